@@ -1,0 +1,26 @@
+"""jaxconv: convolutional-network layers for JAX with explicit, hand-written backpropagation.
+
+Every op is a pure function whose gradient is a ``jax.custom_vjp`` rule encoding the textbook
+formulas (see ``DESIGN.md`` and each module's docstring). :mod:`jaxconv.autodiff` holds the same
+ops without custom rules; :mod:`jaxconv.textbook` holds loop-level reference implementations.
+"""
+
+from . import autodiff as autodiff
+from . import textbook as textbook
+from ._activations import relu as relu
+from ._activations import sigmoid as sigmoid
+from ._activations import tanh as tanh
+from ._avg_pool import avg_pool as avg_pool
+from ._conv import conv as conv
+from ._dense import dense as dense
+from ._losses import mse as mse
+from ._losses import softmax_cross_entropy as softmax_cross_entropy
+from ._lp_pool import lp_pool as lp_pool
+from ._max_pool import max_pool as max_pool
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "autodiff", "avg_pool", "conv", "dense", "lp_pool", "max_pool", "mse", "relu", "sigmoid",
+    "softmax_cross_entropy", "tanh", "textbook",
+]

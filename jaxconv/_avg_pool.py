@@ -1,0 +1,121 @@
+r"""Average pooling: each delta is spread evenly over its window.
+
+Shapes: ``x`` is ``(N, C, *L)``, the output ``y`` and the deltas are ``(N, C, *O)``.
+
+Forward::
+
+    y[n, c, o] = (1 / m[o]) * sum_t x_pad[n, c, o*s + t]
+
+where ``m[o]`` is the window size ``prod(window)`` (``count_include_pad=True``: declared padding
+counts, the ceil-mode overhang does not, as PyTorch), the number of real elements in the window
+(``count_include_pad=False``), or ``divisor_override``.
+
+Backward (004: "if mean pooling, it is 1/m, m being the size of pooling function, of the
+gradient"; the ``delta / beta`` up-sampling matrix of its question, with ``beta = m``)::
+
+    dE/dx[n, c, p] = sum_{o, t : o*s + t - lo = p} delta[n, c, o] / m[o]
+
+an up-sampling of ``delta / m``: the transpose of the windowed sum
+(:func:`jaxconv._windows.window_sum_transpose`); overlapping windows accumulate.
+
+Residuals: none (``m`` is a static function of the shapes).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from . import _args, _windows
+
+
+class AvgConfig(NamedTuple):
+    window: _windows.PoolConfig
+    count_include_pad: bool
+    divisor_override: int | None
+
+
+def divisor(cfg: AvgConfig):
+    """The ``m[o]`` of the forward: a Python float when uniform, else a static ``(1, 1, *O)``."""
+    if cfg.divisor_override is not None:
+        return float(cfg.divisor_override)
+    m = _windows.window_sizes(cfg.window, include_pad=cfg.count_include_pad)
+    return float(m.flat[0]) if (m == m.flat[0]).all() else m
+
+
+def forward(x, cfg: AvgConfig):
+    """``(N, C, *L) -> (N, C, *O)``, summed in float32 for 16-bit inputs."""
+    acc = _args.acc_dtype(x.dtype)
+    s = _windows.window_sum(_windows.pad(x.astype(acc), cfg.window, 0), cfg.window)
+    return (s / np.asarray(divisor(cfg), acc)).astype(x.dtype)
+
+
+def spread(delta, cfg: AvgConfig):
+    """``(N, C, *O) -> (N, C, *L)``: ``delta / m`` up-sampled over every window."""
+    acc = _args.acc_dtype(delta.dtype)
+    g = delta.astype(acc) / np.asarray(divisor(cfg), acc)
+    return _windows.window_sum_transpose(g, cfg.window).astype(delta.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _avg_pool(x, cfg):
+    return forward(x, cfg)
+
+
+# _avg_pool_fwd :: x -> (y, ())
+def _avg_pool_fwd(x, cfg):
+    return forward(x, cfg), ()
+
+
+# _avg_pool_bwd :: (cfg, (), CT y) -> (CT x,)
+def _avg_pool_bwd(cfg, _, delta):
+    return (spread(delta, cfg),)
+
+
+_avg_pool.defvjp(_avg_pool_fwd, _avg_pool_bwd)
+
+
+def avg_config(x, window, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    win = _windows.pool_config("avg_pool", x, window, stride, padding, ceil_mode)
+    if not isinstance(count_include_pad, bool):
+        raise TypeError(f"jaxconv.avg_pool: `count_include_pad` (={count_include_pad!r}) must be "
+                        "True or False.")
+    if divisor_override is not None and (not _args._is_int(divisor_override)
+                                         or divisor_override < 1):
+        raise ValueError(f"jaxconv.avg_pool: `divisor_override` (={divisor_override!r}) must be "
+                         "None or a positive int.")
+    return AvgConfig(win, count_include_pad, divisor_override)
+
+
+def _make(impl):
+    def avg_pool(x, window, stride=None, padding="VALID", ceil_mode=False,
+                 count_include_pad=True, *, divisor_override=None):
+        r"""N-d average pooling, channels first; the backward spreads ``delta / m`` over each window.
+
+        .. math::
+            y[n, c, o] = \frac{1}{m[o]} \sum_{t} x_{pad}[n, c, o s + t]
+
+        Args:
+          x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
+          window: window size; int or one per spatial axis.
+          stride: int or one per axis; defaults to ``window``.
+          padding: ``"VALID"``, ``"SAME"``, int, one int per axis, or ``(low, high)`` pairs
+            (zeros).
+          ceil_mode: round the output size up (PyTorch rule).
+          count_include_pad: whether the declared zero padding counts in ``m``.
+          divisor_override: use this ``m`` for every window instead.
+
+        Returns:
+          ``(N, C, *O)``.
+        """
+        cfg = avg_config(x, window, stride, padding, ceil_mode, count_include_pad,
+                         divisor_override)
+        return impl(x, cfg)
+    return avg_pool
+
+
+avg_pool = _make(_avg_pool)
+avg_pool_autodiff = _make(forward)

@@ -1,0 +1,238 @@
+r"""Convolution layer: forward cross-correlation and its hand-written backward pass.
+
+Shapes (channels first, as in the source documents): input ``x`` is ``(N, C, *S)``, kernel ``w`` is
+``(D, C // groups, *K)``, bias ``b`` is ``(D,)``, output ``y`` is ``(N, D, *O)``, where ``S``, ``K``
+and ``O`` hold one size per spatial axis (1, 2 or 3 axes). Written below for one spatial axis; every
+axis behaves the same way.
+
+Forward (000, Eq. 4 and 7; stride ``s``, dilation ``r``, zero padding ``(lo, hi)``)::
+
+    y[n, d, i] = sum_c sum_m w[d, c, m] * x_pad[n, c, i*s + m*r] + b[d]
+    O = (S + lo + hi - ((K - 1)*r + 1)) // s + 1
+
+``flip=True`` first rotates the kernel by 180 degrees (the true convolution of Eq. 2-3, Eq. 6).
+
+Backward, with ``delta = dE/dy`` of shape ``(N, D, *O)`` (Eq. 15):
+
+* bias: ``dE/db[d] = sum_{n, i} delta[n, d, i]``;
+* weights (Eq. 10-14): a *correlation of the input with the deltas*::
+
+      dE/dw[d, c, m] = sum_{n, i} delta[n, d, i] * x_pad[n, c, i*s + m*r]
+
+  computed as one convolution whose "kernel" is ``delta`` dilated by ``s`` (the forward stride),
+  whose window stride is ``r`` (the forward dilation) and whose contraction runs over the batch axis;
+* input (Eq. 16-21, the ``f'(x)`` factor of Eq. 21 belongs to the activation's own rule): a *full
+  convolution of the deltas with the 180-degree-rotated kernel*, input and output channels swapped::
+
+      dE/dx_pad[n, c, p] = sum_{d, m : p = i*s + m*r} delta[n, d, i] * w[d, c, m]
+                         = sum_d sum_m delta_dil[n, d, p - m*r] * w[d, c, m]        (Eq. 20)
+                         = (delta_dil  *  rot180(w)^T)[n, c, p]                     (Eq. 21)
+
+  where ``delta_dil`` has ``s - 1`` zeros between entries; the full-convolution padding
+  ``(K - 1)*r`` is reduced by the forward padding, which crops ``dE/dx_pad`` to ``dE/dx``.
+* groups: the same formulas on each group's slice of channels (input gradient: a grouped
+  convolution of the regrouped kernel; weight gradient: ``batch_group_count = groups``).
+* ``flip=True``: the rules run on ``w_eff = rot180(w)`` and ``dE/dw = rot180(dE/dw_eff)``.
+
+Residuals: ``x`` and ``w`` (both formulas need them; nothing else is saved).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from . import _args
+
+_SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
+
+
+class ConvConfig(NamedTuple):
+    """Static (hashable) description of one convolution; built once by :func:`conv_config`."""
+    stride: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]
+    dilation: tuple[int, ...]
+    groups: int
+    flip: bool
+    has_bias: bool
+
+
+def _spec(first: str, second: str, n: int) -> str:
+    return first + second + _SPATIAL[n]
+
+
+def _rot180(w):
+    """rot_180 of Eq. 6, 14 and 21: reverse every spatial axis of a ``(*, *, *K)`` array."""
+    return lax.rev(w, tuple(range(2, w.ndim)))
+
+
+def forward(x, w, b, cfg: ConvConfig):
+    """Eq. 4/7 with lax: ``(N, C, *S), (D, C//g, *K), (D,) | None -> (N, D, *O)``."""
+    n = w.ndim - 2
+    acc = _args.acc_dtype(x.dtype)
+    y = lax.conv_general_dilated(
+        x, _rot180(w) if cfg.flip else w, cfg.stride, cfg.padding, rhs_dilation=cfg.dilation,
+        dimension_numbers=(_spec("N", "C", n), _spec("O", "I", n), _spec("N", "C", n)),
+        feature_group_count=cfg.groups, preferred_element_type=acc)
+    if cfg.has_bias:
+        y = y + b.astype(acc).reshape((1, -1) + (1,) * n)
+    return y.astype(x.dtype)
+
+
+def input_grad(delta, w_eff, in_sizes, stride, padding, dilation, groups, out_dtype):
+    """Eq. 16-21: ``(N, D, *O), (D, C//g, *K) -> (N, C, *S)``, a full convolution of the
+    stride-dilated deltas with the rotated, channel-swapped kernel, cropped by the padding."""
+    n = w_eff.ndim - 2
+    d, cg = w_eff.shape[:2]
+    ks = w_eff.shape[2:]
+    w_rot = _rot180(w_eff)
+    if groups == 1:
+        rhs_spec = _spec("I", "O", n)          # (D, C, *K) read as I=D, O=C: no data movement
+    else:                                     # (g*D/g, C/g, K) -> (g*C/g, D/g, K)
+        w_rot = w_rot.reshape((groups, d // groups, cg) + ks).swapaxes(1, 2)
+        w_rot = w_rot.reshape((groups * cg, d // groups) + ks)
+        rhs_spec = _spec("O", "I", n)
+    pads = tuple(((k - 1) * r - lo, size + lo - 1 - (o - 1) * s)
+                 for k, r, (lo, _), size, o, s in
+                 zip(ks, dilation, padding, in_sizes, delta.shape[2:], stride))
+    dx = lax.conv_general_dilated(
+        delta, w_rot, (1,) * n, pads, lhs_dilation=stride, rhs_dilation=dilation,
+        dimension_numbers=(_spec("N", "C", n), rhs_spec, _spec("N", "C", n)),
+        feature_group_count=groups, preferred_element_type=_args.acc_dtype(delta.dtype))
+    return dx.astype(out_dtype)
+
+
+def weight_grad(x, delta, kernel_sizes, stride, padding, dilation, groups, out_dtype):
+    """Eq. 13-14: ``(N, C, *S), (N, D, *O) -> (D, C//g, *K)``, the correlation of the padded
+    input with the deltas (dilated by the stride), contracted over the batch axis."""
+    n = x.ndim - 2
+    pads = tuple((lo, hi - (size + lo + hi - 1 - (o - 1) * s - (k - 1) * r))
+                 for (lo, hi), size, o, s, k, r in
+                 zip(padding, x.shape[2:], delta.shape[2:], stride, kernel_sizes, dilation))
+    # lhs: channels play the batch role, batch plays the feature role (the contraction axis);
+    # rhs: deltas with D as output feature and N as input feature; out: (D, C // groups, *K).
+    dw = lax.conv_general_dilated(
+        x, delta, dilation, pads, rhs_dilation=stride,
+        dimension_numbers=(_spec("C", "N", n), _spec("I", "O", n), _spec("C", "N", n)),
+        batch_group_count=groups, preferred_element_type=_args.acc_dtype(x.dtype))
+    return dw.astype(out_dtype)
+
+
+def bias_grad(delta, out_dtype):
+    """``dE/db[d] = sum over n and every spatial i of delta[n, d, i]``: ``(N, D, *O) -> (D,)``."""
+    axes = (0,) + tuple(range(2, delta.ndim))
+    return jnp.sum(delta, axis=axes, dtype=_args.acc_dtype(delta.dtype)).astype(out_dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _conv(x, w, b, cfg):
+    return forward(x, w, b, cfg)
+
+
+# _conv_fwd :: (x, w, b) -> (y, (x, w))
+def _conv_fwd(x, w, b, cfg):
+    return forward(x, w, b, cfg), (x, w)
+
+
+# _conv_bwd :: (cfg, (x, w), CT y) -> (CT x, CT w, CT b)
+def _conv_bwd(cfg, res, delta):
+    x, w = res
+    w_eff = _rot180(w) if cfg.flip else w
+    if x.shape[0] == 0:   # empty batch: no deltas, nothing to correlate
+        dx, dw_eff = jnp.zeros_like(x), jnp.zeros_like(w)
+    else:
+        dx = input_grad(delta, w_eff, x.shape[2:], cfg.stride, cfg.padding, cfg.dilation,
+                        cfg.groups, x.dtype)
+        dw_eff = weight_grad(x, delta, w.shape[2:], cfg.stride, cfg.padding, cfg.dilation,
+                             cfg.groups, w.dtype)
+    dw = _rot180(dw_eff) if cfg.flip else dw_eff
+    db = bias_grad(delta, x.dtype) if cfg.has_bias else None   # b shares x's dtype
+    return dx, dw, db
+
+
+_conv.defvjp(_conv_fwd, _conv_bwd)
+
+
+def conv_config(x, w, b, stride, padding, dilation, groups, flip, op="conv") -> ConvConfig:
+    """Validate the arguments of :func:`conv` and normalise them to a :class:`ConvConfig`."""
+    _args.check_float(op, "x", x)
+    _args.check_float(op, "w", w)
+    if b is not None:
+        _args.check_float(op, "b", b)
+    _args.check_same_dtype(op, x=x, w=w, b=b)
+    if w.ndim not in (3, 4, 5):
+        raise ValueError(f"jaxconv.{op}: `w` must be (D, C // groups, *kernel) with 1, 2 or 3 "
+                         f"spatial axes; got shape {tuple(w.shape)}.")
+    n = w.ndim - 2
+    if x.ndim != w.ndim:
+        raise ValueError(f"jaxconv.{op}: `x` must be (N, C, *spatial) with {n} spatial axes to match "
+                         f"`w` of shape {tuple(w.shape)}; got `x` of shape {tuple(x.shape)}. "
+                         + ("Add the batch axis with x[None]." if x.ndim == w.ndim - 1 else ""))
+    if not _args._is_int(groups) or groups < 1:
+        raise ValueError(f"jaxconv.{op}: `groups` (={groups!r}) must be a positive int.")
+    c, d = x.shape[1], w.shape[0]
+    if c % groups:
+        raise ValueError(f"jaxconv.{op}: `in_channels` (={c}, x.shape[1]) must be divisible by "
+                         f"`groups` (={groups}).")
+    if d % groups:
+        raise ValueError(f"jaxconv.{op}: `out_channels` (={d}, w.shape[0]) must be divisible by "
+                         f"`groups` (={groups}).")
+    if w.shape[1] * groups != c:
+        raise ValueError(f"jaxconv.{op}: `w` has {w.shape[1]} input channels per group but `x` has "
+                         f"{c} channels and groups={groups}; expected w.shape[1] == {c // groups}.")
+    if b is not None and tuple(b.shape) != (d,):
+        raise ValueError(f"jaxconv.{op}: `b` must have shape ({d},) (one per output channel); "
+                         f"got {tuple(b.shape)}.")
+    if not isinstance(flip, bool):
+        raise TypeError(f"jaxconv.{op}: `flip` (={flip!r}) must be True or False.")
+    stride = _args.int_tuple(op, "stride", stride, n)
+    dilation = _args.int_tuple(op, "dilation", dilation, n)
+    ks = tuple(w.shape[2:])
+    extents = tuple(_args.dilated_extent(k, r) for k, r in zip(ks, dilation))
+    pads = _args.padding_pairs(op, padding, x.shape[2:], extents, stride)
+    for ax, (size, ext, (lo, hi)) in enumerate(zip(x.shape[2:], extents, pads)):
+        if ext > size + lo + hi:
+            raise ValueError(
+                f"jaxconv.{op}: the dilated kernel (extent {ext} = (kernel {ks[ax]} - 1) * "
+                f"dilation {dilation[ax]} + 1) is larger than the padded input ({size} + {lo} + "
+                f"{hi}) on spatial axis {ax}; use a smaller kernel or dilation, or more padding.")
+    return ConvConfig(stride, pads, dilation, int(groups), flip, b is not None)
+
+
+def _make(impl):
+    def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False):
+        r"""N-d convolution layer (cross-correlation plus bias), channels first.
+
+        .. math::
+            y[n, d, i] = \sum_c \sum_m w[d, c, m] \, x_{pad}[n, c, i s + m r] + b[d]
+
+        (000, Eq. 4 and 7). The backward pass is hand-written: the weight gradient is the
+        correlation of the input with the deltas (Eq. 13-14) and the input gradient the full
+        convolution of the stride-dilated deltas with the 180-degree-rotated kernel (Eq. 16-21);
+        see :mod:`jaxconv._conv` for the derivation.
+
+        Args:
+          x: input ``(N, C, *S)`` with 1, 2 or 3 spatial axes, floating dtype.
+          w: kernel ``(D, C // groups, *K)``, same dtype as ``x``.
+          b: optional bias ``(D,)``.
+          stride: int or one int per spatial axis.
+          padding: ``"VALID"``, ``"SAME"``, an int (symmetric), one int per axis, or
+            ``(low, high)`` pairs.
+          dilation: kernel dilation ``r``; int or one per axis.
+          groups: number of channel groups (``groups == C`` is depthwise).
+          flip: rotate the kernel 180 degrees first (true convolution, Eq. 2).
+
+        Returns:
+          ``(N, D, *O)`` with ``O = (S + lo + hi - (K - 1) * r - 1) // stride + 1``.
+        """
+        cfg = conv_config(x, w, b, stride, padding, dilation, groups, flip)
+        return impl(x, w, b, cfg)
+    return conv
+
+
+conv = _make(_conv)
+conv_autodiff = _make(forward)

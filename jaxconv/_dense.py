@@ -1,0 +1,109 @@
+r"""Dense (fully connected) layer with the MLP delta rule of 003.
+
+Shapes: ``x`` (the layer input ``a^{l-1}``) is ``(N, I)``, ``w`` is ``(I, J)``, ``b`` is ``(J,)``,
+``z`` and ``delta = dE/dz`` are ``(N, J)``.
+
+Forward: ``z = x @ w + b``.
+
+Backward (003: ``delta^l = (W^{l+1})^T delta^{l+1} * sigma'(z^l)``, the ``sigma'`` factor being the
+activation's own rule; with row-vector activations the transpose moves to the right)::
+
+    dE/dx = delta @ w^T          (N, J) @ (J, I) -> (N, I)
+    dE/dw = x^T @ delta          (I, N) @ (N, J) -> (I, J)
+    dE/db = sum_n delta[n]       (J,)
+
+Residuals: ``x`` and ``w``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from . import _args
+
+
+class DenseConfig(NamedTuple):
+    has_bias: bool
+
+
+def _matmul(a, b, contract_a, contract_b, out_dtype):
+    dims = (((contract_a,), (contract_b,)), ((), ()))
+    out = lax.dot_general(a, b, dims, preferred_element_type=_args.acc_dtype(a.dtype))
+    return out.astype(out_dtype)
+
+
+def forward(x, w, b, cfg: DenseConfig):
+    """``(N, I), (I, J), (J,) | None -> (N, J)``."""
+    acc = _args.acc_dtype(x.dtype)
+    z = lax.dot_general(x, w, (((1,), (0,)), ((), ())), preferred_element_type=acc)
+    if cfg.has_bias:
+        z = z + b.astype(acc)
+    return z.astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _dense(x, w, b, cfg):
+    return forward(x, w, b, cfg)
+
+
+# _dense_fwd :: (x, w, b) -> (z, (x, w))
+def _dense_fwd(x, w, b, cfg):
+    return forward(x, w, b, cfg), (x, w)
+
+
+# _dense_bwd :: (cfg, (x, w), CT z) -> (CT x, CT w, CT b)
+def _dense_bwd(cfg, res, delta):
+    x, w = res
+    dx = _matmul(delta, w, 1, 1, x.dtype)            # delta @ w^T
+    dw = _matmul(x, delta, 0, 0, w.dtype)            # x^T @ delta
+    db = (jnp.sum(delta, axis=0, dtype=_args.acc_dtype(delta.dtype)).astype(x.dtype)
+          if cfg.has_bias else None)
+    return dx, dw, db
+
+
+_dense.defvjp(_dense_fwd, _dense_bwd)
+
+
+def dense_config(x, w, b) -> DenseConfig:
+    op = "dense"
+    _args.check_float(op, "x", x)
+    _args.check_float(op, "w", w)
+    if b is not None:
+        _args.check_float(op, "b", b)
+    _args.check_same_dtype(op, x=x, w=w, b=b)
+    _args.check_ndim(op, "x", x, 2, "(N, in_features)")
+    _args.check_ndim(op, "w", w, 2, "(in_features, out_features)")
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(f"jaxconv.dense: `x` has {x.shape[1]} features (shape {tuple(x.shape)}) but "
+                         f"`w` expects {w.shape[0]} (shape {tuple(w.shape)}); w must be "
+                         "(in_features, out_features). Flatten conv outputs with x.reshape(N, -1).")
+    if b is not None and tuple(b.shape) != (w.shape[1],):
+        raise ValueError(f"jaxconv.dense: `b` must have shape ({w.shape[1]},); got {tuple(b.shape)}.")
+    return DenseConfig(b is not None)
+
+
+def _make(impl):
+    def dense(x, w, b=None):
+        r"""Fully connected layer ``z = x @ w + b`` with the MLP delta rule of 003.
+
+        Backward: ``dE/dx = delta @ w.T``, ``dE/dw = x.T @ delta``, ``dE/db = sum_n delta``.
+
+        Args:
+          x: ``(N, in_features)``, floating dtype.
+          w: ``(in_features, out_features)``.
+          b: optional ``(out_features,)``.
+
+        Returns:
+          ``(N, out_features)``.
+        """
+        return impl(x, w, b, dense_config(x, w, b))
+    return dense
+
+
+dense = _make(_dense)
+dense_autodiff = _make(forward)

@@ -1,0 +1,121 @@
+r"""Lp-norm pooling (L2 pooling for ``p = 2``, asked for in 004).
+
+Shapes: ``x`` is ``(N, C, *L)``, the output ``y`` and the deltas are ``(N, C, *O)``.
+
+Forward, the p-norm of each window (zero padding adds nothing)::
+
+    y[n, c, o] = (sum_t |x_pad[n, c, o*s + t]|^p)^(1/p)
+
+Backward (DESIGN.md; ``d y / d x = x |x|^(p-2) / y^(p-1)`` for each element of the window)::
+
+    dE/dx[n, c, p'] = sign(x) |x|^(p-1) * sum_{o : p' in window o} delta[n, c, o] / y[n, c, o]^(p-1)
+
+the window-independent factor ``sign(x)|x|^(p-1)`` (``= x |x|^(p-2)``, written so that ``x = 0``
+gives 0 for every ``p >= 1``) times the up-sampled ``delta / y^(p-1)``. Where ``y = 0`` (an all-zero
+window) the gradient is defined as 0: that window contributes nothing, and no NaN appears.
+
+For ``x >= 0`` (or even ``p``) this equals PyTorch's ``lp_pool``, which uses ``x^p`` rather than
+``|x|^p`` and is therefore not a norm for odd ``p`` on negative inputs.
+
+Residuals: ``x`` and ``y``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _args, _windows
+
+
+class LpConfig(NamedTuple):
+    window: _windows.PoolConfig
+    p: float
+
+
+def _abs_pow(x, p):
+    return x * x if p == 2 else jnp.abs(x) ** p
+
+
+def forward(x, cfg: LpConfig):
+    """``(N, C, *L) -> (N, C, *O)``, accumulated in float32 for 16-bit inputs."""
+    xa = x.astype(_args.acc_dtype(x.dtype))
+    s = _windows.window_sum(_windows.pad(_abs_pow(xa, cfg.p), cfg.window, 0), cfg.window)
+    y = jnp.sqrt(s) if cfg.p == 2 else s ** (1.0 / cfg.p)
+    return y.astype(x.dtype)
+
+
+def backward(x, y, delta, cfg: LpConfig):
+    """``x (N, C, *L), y (N, C, *O), delta (N, C, *O) -> (N, C, *L)``."""
+    acc = _args.acc_dtype(x.dtype)
+    xa, ya, ga = x.astype(acc), y.astype(acc), delta.astype(acc)
+    p = cfg.p
+    denom = ya if p == 2 else ya ** (p - 1)
+    nonzero = ya != 0                                  # y = 0: zero gradient, no 0/0
+    coef = jnp.where(nonzero, ga / jnp.where(nonzero, denom, 1), 0)
+    up = _windows.window_sum_transpose(coef, cfg.window)
+    factor = xa if p == 2 else jnp.sign(xa) * jnp.abs(xa) ** (p - 1)
+    return (factor * up).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
+def _lp_pool(x, cfg):
+    return forward(x, cfg)
+
+
+# _lp_pool_fwd :: x -> (y, (x, y))
+def _lp_pool_fwd(x, cfg):
+    y = forward(x, cfg)
+    return y, (x, y)
+
+
+# _lp_pool_bwd :: (cfg, (x, y), CT y) -> (CT x,)
+def _lp_pool_bwd(cfg, res, delta):
+    x, y = res
+    return (backward(x, y, delta, cfg),)
+
+
+_lp_pool.defvjp(_lp_pool_fwd, _lp_pool_bwd)
+
+
+def lp_config(x, window, p, stride, padding, ceil_mode):
+    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(p) or p < 1:
+        raise ValueError(f"jaxconv.lp_pool: `p` (={p!r}) must be a finite number >= 1 (a norm); "
+                         "use max_pool for p = inf.")
+    win = _windows.pool_config("lp_pool", x, window, stride, padding, ceil_mode)
+    return LpConfig(win, float(p))
+
+
+def _make(impl):
+    def lp_pool(x, window, p=2.0, stride=None, padding="VALID", ceil_mode=False):
+        r"""N-d Lp-norm pooling, channels first (L2 pooling for ``p = 2``).
+
+        .. math::
+            y[n, c, o] = \Big(\sum_t |x_{pad}[n, c, o s + t]|^p\Big)^{1/p}, \qquad
+            \frac{\partial E}{\partial x} = \delta \, \frac{x |x|^{p-2}}{y^{p-1}}
+
+        with a zero gradient where ``y = 0``.
+
+        Args:
+          x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
+          window: window size; int or one per spatial axis.
+          p: the norm's order, ``p >= 1``.
+          stride: int or one per axis; defaults to ``window``.
+          padding: ``"VALID"``, ``"SAME"``, int, one int per axis, or ``(low, high)`` pairs.
+          ceil_mode: round the output size up (PyTorch rule).
+
+        Returns:
+          ``(N, C, *O)``.
+        """
+        return impl(x, lp_config(x, window, p, stride, padding, ceil_mode))
+    return lp_pool
+
+
+lp_pool = _make(_lp_pool)
+lp_pool_autodiff = _make(forward)

@@ -1,0 +1,190 @@
+"""Window geometry shared by the pooling ops: configuration, window taps, and their transpose.
+
+A pooling window over one spatial axis of an input of size ``L`` with window ``k``, stride ``s``,
+dilation ``d`` and padding ``(lo, hi)`` reads, for output position ``o`` and tap ``m``::
+
+    x_pad[o*s + m*d]        0 <= m < k,   0 <= o < O,   O = (L + lo + hi - (k-1)*d - 1) // s + 1
+
+``ceil_mode`` (PyTorch rule) rounds ``O`` up, but drops a last window that would start in the
+high padding; the overhang past the declared padding that makes this window fit never counts as
+part of the window for averaging. The padded input holds exactly what the ``O`` windows read. Every op sees the window as ``K = prod(k)`` *taps*: tap ``t`` of
+the window (row-major order) is one strided slice of the padded input, of the output's shape.
+
+``taps`` is the forward side; ``fold`` is its exact transpose (each tap's contribution put back at
+the input positions it was read from, summed: the "col2im" of the pooling backward passes).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import NamedTuple
+
+import numpy as np
+from jax import lax
+
+from . import _args
+
+
+class PoolConfig(NamedTuple):
+    """Static (hashable) description of one pooling window layout."""
+    in_sizes: tuple[int, ...]
+    window: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    padding: tuple[tuple[int, int], ...]   # as declared (after "SAME"/int normalisation)
+    out_sizes: tuple[int, ...]
+
+    @property
+    def taps(self) -> int:
+        return _args.prod(self.window)
+
+    def offsets(self):
+        """Per-axis tap offsets ``m`` in row-major window order."""
+        return itertools.product(*(range(k) for k in self.window))
+
+    @property
+    def overlapping(self) -> bool:
+        """Whether an input element can belong to more than one window."""
+        return any((k - 1) * d + 1 > s for k, d, s in zip(self.window, self.dilation, self.stride))
+
+
+def pool_config(op, x, window, stride, padding, ceil_mode, dilation=1) -> PoolConfig:
+    """Validate pooling arguments and compute the window layout."""
+    _args.check_float(op, "x", x)
+    n = _args.spatial_rank(op, x)
+    window = _args.int_tuple(op, "window", window, n)
+    stride = window if stride is None else _args.int_tuple(op, "stride", stride, n)
+    dilation = _args.int_tuple(op, "dilation", dilation, n)
+    if not isinstance(ceil_mode, bool):
+        raise TypeError(f"jaxconv.{op}: `ceil_mode` (={ceil_mode!r}) must be True or False.")
+    sizes = tuple(x.shape[2:])
+    extents = tuple(_args.dilated_extent(k, d) for k, d in zip(window, dilation))
+    pads = _args.padding_pairs(op, padding, sizes, extents, stride)
+    outs = []
+    for ax, (size, ext, s, (lo, hi)) in enumerate(zip(sizes, extents, stride, pads)):
+        span = size + lo + hi - ext
+        if span < 0:
+            raise ValueError(
+                f"jaxconv.{op}: the window (extent {ext} on spatial axis {ax}) is larger than the "
+                f"padded input ({size} + {lo} + {hi}); use a smaller `window`/`dilation` or more "
+                "`padding`.")
+        o = (-(-span // s) if ceil_mode else span // s) + 1
+        if ceil_mode and (o - 1) * s >= size + lo:   # last window would start in the high padding
+            o -= 1
+        outs.append(o)
+    cfg = PoolConfig(sizes, window, stride, dilation, pads, tuple(outs))
+    for ax in range(n):
+        if real_counts_1d(cfg, ax, include_pad=False).min() == 0:
+            raise ValueError(
+                f"jaxconv.{op}: `padding` (={padding!r}) leaves a window with no input element on "
+                f"spatial axis {ax}; use padding smaller than the window extent (at most "
+                f"{(extents[ax] - 1) // 2} on each side is always safe).")
+    return cfg
+
+
+def _tap_positions(cfg: PoolConfig, ax: int) -> np.ndarray:
+    """``(O, k)`` input positions ``o*s + m*d - lo`` read by each output and tap on axis ``ax``."""
+    o = np.arange(cfg.out_sizes[ax])[:, None]
+    m = np.arange(cfg.window[ax])[None, :]
+    return o * cfg.stride[ax] + m * cfg.dilation[ax] - cfg.padding[ax][0]
+
+
+def real_counts_1d(cfg: PoolConfig, ax: int, *, include_pad: bool) -> np.ndarray:
+    """Taps of each window on axis ``ax`` that fall on real input, or on input plus declared
+    padding when ``include_pad`` (PyTorch: the ceil-mode overhang never counts)."""
+    pos = _tap_positions(cfg, ax)
+    lo = -cfg.padding[ax][0] if include_pad else 0
+    hi = cfg.in_sizes[ax] + (cfg.padding[ax][1] if include_pad else 0)
+    return ((pos >= lo) & (pos < hi)).sum(axis=1)
+
+
+def window_sizes(cfg: PoolConfig, *, include_pad: bool) -> np.ndarray:
+    """Static ``(1, 1, *O)`` float64 array: the number of counted elements in each window."""
+    out = np.ones((), np.float64)
+    for ax in range(len(cfg.window)):
+        out = np.multiply.outer(out, real_counts_1d(cfg, ax, include_pad=include_pad))
+    return out.reshape((1, 1) + cfg.out_sizes)
+
+
+def first_real_tap(cfg: PoolConfig) -> np.ndarray | int:
+    """Static flat index (row-major window order) of the first tap on real input, per output
+    position; ``0`` when there is no padding (the first tap is always real then)."""
+    if all(lo == 0 for lo, _ in cfg.padding):
+        return 0
+    flat = np.zeros((), np.int64)
+    for ax in range(len(cfg.window)):
+        pos = _tap_positions(cfg, ax)
+        first = np.argmax((pos >= 0) & (pos < cfg.in_sizes[ax]), axis=1)
+        flat = np.add.outer(flat * cfg.window[ax], first)
+    return flat.reshape((1, 1) + cfg.out_sizes)
+
+
+def index_dtype(cfg: PoolConfig):
+    """Smallest signed integer type that holds a tap index (int8 for windows up to 127 taps)."""
+    for dt in (np.int8, np.int16, np.int32):
+        if cfg.taps <= np.iinfo(dt).max:
+            return dt
+    return np.int64
+
+
+def pad(x, cfg: PoolConfig, value):
+    """``(N, C, *L) -> (N, C, *((O-1)*s + (k-1)*d + 1))`` padded with ``value``: ``lo`` low, and
+    on the high side exactly what the last window reads (the ceil-mode overhang included, unread
+    trailing elements cropped)."""
+    cfg_pad = [(0, 0, 0), (0, 0, 0)]
+    for (lo, _), size, o, s, k, d in zip(cfg.padding, cfg.in_sizes, cfg.out_sizes, cfg.stride,
+                                         cfg.window, cfg.dilation):
+        cfg_pad.append((lo, (o - 1) * s + _args.dilated_extent(k, d) - size - lo, 0))
+    return lax.pad(x, np.array(value, x.dtype), cfg_pad)
+
+
+def taps(xp, cfg: PoolConfig):
+    """Yield the ``K`` window taps of a padded input, each ``(N, C, *O)``, in row-major order."""
+    for off in cfg.offsets():
+        start = (0, 0) + tuple(m * d for m, d in zip(off, cfg.dilation))
+        limit = (xp.shape[0], xp.shape[1]) + tuple(
+            st + (o - 1) * s + 1 for st, o, s in zip(start[2:], cfg.out_sizes, cfg.stride))
+        yield lax.slice(xp, start, limit, (1, 1) + cfg.stride)
+
+
+def fold(parts, cfg: PoolConfig):
+    """Transpose of :func:`taps` (cropped by the padding): ``K x (N, C, *O) -> (N, C, *L)``.
+
+    Each tap's part is spread back to the input positions ``o*s + m*d - lo`` it was read from
+    (``s - 1`` zeros between entries, shifted by ``m*d - lo``; positions in the padding are
+    dropped by negative edge padding), and the ``K`` results are summed.
+    """
+    total = None
+    for off, part in zip(cfg.offsets(), parts):
+        config = [(0, 0, 0), (0, 0, 0)]
+        for m, d, (lo, _), size, o, s in zip(off, cfg.dilation, cfg.padding, cfg.in_sizes,
+                                              cfg.out_sizes, cfg.stride):
+            low = m * d - lo
+            config.append((low, size - low - (o - 1) * s - 1, s - 1))
+        placed = lax.pad(part, np.array(0, part.dtype), config)
+        total = placed if total is None else total + placed
+    return total
+
+
+def window_sum_transpose(g, cfg: PoolConfig):
+    """Transpose of the windowed sum ``y[o] = sum_m x_pad[o*s + m*d]``: ``(N, C, *O) ->
+    (N, C, *L)``, ``dx[p] = sum over windows that contain p of g[o]``.
+
+    The deltas are dilated by the stride (``s - 1`` zeros between entries), padded by
+    ``(k - 1)*d - lo`` low (negative crops) and summed over a window of the same size and
+    dilation: one ``reduce_window`` instead of ``K`` shifted copies.
+    """
+    config = [(0, 0, 0), (0, 0, 0)]
+    for k, d, (lo, _), size, o, s in zip(cfg.window, cfg.dilation, cfg.padding, cfg.in_sizes,
+                                         cfg.out_sizes, cfg.stride):
+        config.append(((k - 1) * d - lo, size + lo - 1 - (o - 1) * s, s - 1))
+    gd = lax.pad(g, np.array(0, g.dtype), config)
+    n = len(cfg.window)
+    return lax.reduce_window(gd, np.array(0, g.dtype), lax.add, (1, 1) + cfg.window,
+                             (1,) * (n + 2), "VALID", window_dilation=(1, 1) + cfg.dilation)
+
+
+def window_sum(xp, cfg: PoolConfig):
+    """Windowed sum of a padded input: ``(N, C, *Lp) -> (N, C, *O)``."""
+    return lax.reduce_window(xp, np.array(0, xp.dtype), lax.add, (1, 1) + cfg.window,
+                             (1, 1) + cfg.stride, "VALID", window_dilation=(1, 1) + cfg.dilation)
