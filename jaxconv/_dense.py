@@ -42,7 +42,7 @@ def forward(x, w, b, cfg: DenseConfig):
     acc = _args.acc_dtype(x.dtype)
     z = lax.dot_general(x, w, (((1,), (0,)), ((), ())), preferred_element_type=acc)
     if cfg.has_bias:
-        z = z + b.astype(acc)
+        z = z + b.astype(acc)[None, :]
     return z.astype(x.dtype)
 
 

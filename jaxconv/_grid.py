@@ -1,0 +1,213 @@
+"""The grid of op configurations that ``jaxconv check`` and the test suite run.
+
+A :class:`Case` is one op with one set of options and input shapes. ``case.fn(ops)`` gives a
+function of the differentiable inputs only (labels are closed over), for ``ops`` either
+:mod:`jaxconv` or :mod:`jaxconv.autodiff`; ``case.inputs(dtype)`` draws those inputs from a fixed
+seed; ``case.textbook(inputs, delta)`` evaluates the loop-level oracle's gradients.
+
+``cases(op, exhaustive=False)`` varies one option at a time around a base configuration per
+spatial rank, plus combinations; ``exhaustive=True`` is the full product (the slow test grid).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import Any
+
+import numpy as np
+
+from . import _windows, textbook
+
+OPS = ("conv", "max_pool", "avg_pool", "lp_pool", "relu", "sigmoid", "tanh", "dense", "mse",
+       "softmax_cross_entropy")
+
+_CONV_S = {1: (9,), 2: (7, 6), 3: (5, 6, 5)}
+_CONV_K = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
+_POOL_S = {1: (10,), 2: (7, 8), 3: (5, 6, 5)}
+
+
+def _per_axis(values, n):
+    return tuple(values[i % len(values)] for i in range(n))
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    op: str
+    shapes: tuple[tuple[int, ...], ...]          # shapes of the differentiable inputs
+    options: tuple[tuple[str, Any], ...] = ()
+    labels: str = ""                             # softmax_cross_entropy: "int" or "prob"
+
+    @property
+    def kwargs(self) -> dict:
+        return dict(self.options)
+
+    @property
+    def id(self) -> str:
+        dims = ",".join("x".join(str(v) for v in s) for s in self.shapes)
+        opts = ",".join(f"{k}={v}" for k, v in self.options)
+        return f"{self.op}[{dims}{',' if opts else ''}{opts}{',' + self.labels if self.labels else ''}]"
+
+    def inputs(self, dtype=np.float64, seed: int = 0) -> list[np.ndarray]:
+        rng = np.random.default_rng(seed)
+        arrays = [rng.standard_normal(s) for s in self.shapes]
+        if self.op == "max_pool":         # distinct values 4/size apart: no ties, no kink in FD
+            size = int(np.prod(self.shapes[0]))
+            arrays[0] = (rng.permutation(size).reshape(self.shapes[0]) + 0.5) * (4 / size) - 2
+        if self.op == "relu" or (self.op == "lp_pool" and self.kwargs.get("p") == 1.0):
+            arrays[0] = arrays[0] + np.copysign(0.05, arrays[0])     # keep away from the kink
+        if self.op == "softmax_cross_entropy" and self.labels == "prob":
+            e = np.exp(arrays[1])
+            arrays[1] = e / e.sum(axis=1, keepdims=True)
+        if self.op == "mse":
+            arrays[1] = arrays[1] * 0.5
+        return [a.astype(dtype) for a in arrays]
+
+    def int_labels(self) -> np.ndarray:
+        n, k = self.shapes[0]
+        return np.random.default_rng(1).integers(0, k, size=n)
+
+    def fn(self, ops):
+        kw = self.kwargs
+        op = getattr(ops, self.op)
+        if self.op == "softmax_cross_entropy" and self.labels == "int":
+            labels = self.int_labels()
+            return lambda z: op(z, labels, **kw)
+        return lambda *args: op(*args, **kw)
+
+    def textbook(self, inputs, delta):
+        """Gradients of the loop-level oracle for cotangent ``delta`` (a tuple, one per input)."""
+        kw = self.kwargs
+        if self.op == "conv":
+            x, w, *b = inputs
+            dx, dw, db = textbook.conv_backward(x, w, delta, **kw)
+            return (dx, dw, db) if b else (dx, dw)
+        if self.op == "max_pool":
+            return (textbook.max_pool_backward(inputs[0], delta, **kw),)
+        if self.op == "avg_pool":
+            return (textbook.avg_pool_backward(inputs[0], delta, **kw),)
+        if self.op == "lp_pool":
+            return (textbook.lp_pool_backward(inputs[0], delta, **kw),)
+        if self.op in ("relu", "sigmoid", "tanh"):
+            return (textbook.activation_backward(self.op, inputs[0], delta),)
+        if self.op == "dense":
+            dx, dw, db = textbook.dense_backward(inputs[0], inputs[1], delta)
+            return (dx, dw, db)[:len(inputs)]
+        d = np.asarray(delta, np.float64)
+        if self.op == "mse":
+            g = textbook.mse_backward(*inputs, reduction=kw["reduction"]) * d
+            return (g, -g)
+        if self.op == "softmax_cross_entropy":
+            red = kw["reduction"]
+            labels = self.int_labels() if self.labels == "int" else inputs[1]
+            dz = textbook.softmax_cross_entropy_backward(inputs[0], labels, reduction=red)
+            dz = dz * (d[:, None] if red == "none" else d)
+            if self.labels == "int":
+                return (dz,)
+            return None   # the oracle has no label gradient; autodiff covers it
+        raise ValueError(self.op)
+
+
+def _conv_case(n, stride=1, padding="VALID", dilation=1, groups=1, flip=False, bias=True,
+               channels=(4, 6)):
+    c, d = channels
+    shapes = ((2, c) + _CONV_S[n], (d, c // groups) + _CONV_K[n]) + (((d,),) if bias else ())
+    opts = (("stride", stride), ("padding", padding), ("dilation", dilation),
+            ("groups", groups), ("flip", flip))
+    return Case("conv", shapes, opts)
+
+
+def _conv_cases(exhaustive):
+    out = []
+    for n in (1, 2, 3):
+        if exhaustive:
+            for s, p, r, g, f, b in itertools.product(
+                    (1, 2), ("VALID", "SAME", 1, _per_axis((1, 0), n), ((2, 0),) * n),
+                    (1, 2), (1, 2, 4), (False, True), (True, False)):
+                case = _conv_case(n, s, p, r, g, f, b, channels=(4, 8 if g == 4 else 6))
+                out.append(case)
+            continue
+        out += [
+            _conv_case(n),
+            _conv_case(n, stride=2),
+            _conv_case(n, stride=_per_axis((2, 1), n)),
+            _conv_case(n, padding="SAME"),
+            _conv_case(n, padding="SAME", stride=2),
+            _conv_case(n, padding=1),
+            _conv_case(n, padding=_per_axis((1, 0), n)),
+            _conv_case(n, padding=_per_axis(((2, 0), (0, 1)), n)),
+            _conv_case(n, dilation=2),
+            _conv_case(n, groups=2),
+            _conv_case(n, groups=4, channels=(4, 8)),                      # depthwise, x2
+            _conv_case(n, flip=True),
+            _conv_case(n, bias=False),
+            _conv_case(n, stride=2, padding="SAME", dilation=2, groups=2, flip=True),
+            _conv_case(n, stride=3, padding=_per_axis(((1, 2), (2, 1)), n),
+                       dilation=_per_axis((1, 2), n), bias=False),
+        ]
+    return out
+
+
+def _pool_cases(op, exhaustive):
+    out = []
+    extra = {"max_pool": [(("window", 2), ("stride", 1), ("dilation", 2)),
+                          (("window", 3), ("stride", 2), ("padding", 1), ("dilation", 2))],
+             "avg_pool": [(("padding", 1), ("count_include_pad", False), ("window", 3),
+                           ("stride", 2)),
+                          (("divisor_override", 5), ("window", 2))],
+             "lp_pool": [(("p", 3.0), ("window", 3), ("stride", 2)),
+                         (("p", 1.0), ("window", 2))]}[op]
+    for n in (1, 2, 3):
+        x = ((2, 3) + _POOL_S[n],)
+        base = [
+            (("window", 2),),
+            (("window", 3), ("stride", 2)),
+            (("window", 3), ("stride", 1), ("padding", 1)),
+            (("window", _per_axis((3, 2), n)), ("stride", _per_axis((2, 1), n)),
+             ("padding", "SAME")),
+            (("window", 2), ("stride", 2), ("ceil_mode", True)),
+            (("window", 3), ("stride", 2), ("padding", 1), ("ceil_mode", True)),
+            (("window", 3), ("stride", 2), ("padding", _per_axis(((1, 0), (0, 1)), n))),
+        ]
+        opts_list = base + extra
+        if exhaustive:
+            opts_list = [(("window", w), ("stride", s), ("padding", p), ("ceil_mode", c))
+                         for w, s, p, c in itertools.product((2, 3), (1, 2, 3), (0, 1),
+                                                             (False, True))] + extra
+        for opts in opts_list:
+            case = Case(op, x, tuple(opts))
+            if exhaustive and not _valid(case):
+                continue
+            out.append(case)
+    return out
+
+
+def _valid(case: Case) -> bool:
+    """Whether the options are accepted (the exhaustive product contains invalid ones)."""
+    kw = case.kwargs
+    try:
+        _windows.pool_config(case.op, np.zeros(case.shapes[0]), kw["window"], kw.get("stride"),
+                             kw.get("padding", "VALID"), kw.get("ceil_mode", False),
+                             kw.get("dilation", 1))
+    except ValueError:
+        return False
+    return True
+
+
+def cases(op: str, exhaustive: bool = False) -> list[Case]:
+    """The configurations of ``op`` that ``jaxconv check`` and the tests run."""
+    if op == "conv":
+        return _conv_cases(exhaustive)
+    if op in ("max_pool", "avg_pool", "lp_pool"):
+        return _pool_cases(op, exhaustive)
+    if op in ("relu", "sigmoid", "tanh"):
+        return [Case(op, ((3, 4, 5),)), Case(op, ((7,),))]
+    if op == "dense":
+        return [Case(op, ((5, 7), (7, 3), (3,))), Case(op, ((5, 7), (7, 3)))]
+    if op == "mse":
+        return [Case(op, ((4, 3), (4, 3)), (("reduction", r),)) for r in ("sum", "mean", "none")]
+    if op == "softmax_cross_entropy":
+        return ([Case(op, ((6, 5),), (("reduction", r),), "int") for r in ("mean", "sum", "none")]
+                + [Case(op, ((6, 5), (6, 5)), (("reduction", r),), "prob")
+                   for r in ("mean", "none")])
+    raise ValueError(f"jaxconv._grid.cases: unknown op {op!r}; expected one of {OPS}.")
