@@ -28,22 +28,24 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def int_tuple(op: str, name: str, value, n: int, *, minimum: int = 1) -> tuple[int, ...]:
-    """``value`` as ``n`` ints ``>= minimum`` (an int is repeated on every spatial axis)."""
-    what = "positive" if minimum == 1 else f">= {minimum}"
-    expect = f"an int {what} or a tuple of {n} such ints (one per spatial axis)"
+def int_tuple(op: str, name: str, value, n: int) -> tuple[int, ...]:
+    """``value`` as ``n`` positive ints (an int is repeated on every spatial axis)."""
+    expect = f"a positive int or a tuple of {n} positive ints (one per spatial axis)"
     if _is_int(value):
         out = (int(value),) * n
     elif isinstance(value, Sequence) and not isinstance(value, str):
-        if len(value) != n or not all(_is_int(v) for v in value):
+        if len(value) != n:
             raise ValueError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}; "
                              f"got {len(value)} entries for {n} spatial axes.")
+        if not all(_is_int(v) for v in value):
+            raise TypeError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}; "
+                            "every entry must be an int.")
         out = tuple(int(v) for v in value)
     else:
         raise TypeError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}.")
-    if any(v < minimum for v in out):
+    if any(v < 1 for v in out):
         raise ValueError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}; "
-                         f"use {name}={max(minimum, 1)} for the default.")
+                         f"use {name}=1 for the default.")
     return out
 
 

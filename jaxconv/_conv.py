@@ -197,9 +197,9 @@ def conv_config(x, w, b, stride, padding, dilation, groups, flip, op="conv") -> 
     for ax, (size, ext, (lo, hi)) in enumerate(zip(x.shape[2:], extents, pads)):
         if ext > size + lo + hi:
             raise ValueError(
-                f"jaxconv.{op}: the dilated kernel (extent {ext} = (kernel {ks[ax]} - 1) * "
-                f"dilation {dilation[ax]} + 1) is larger than the padded input ({size} + {lo} + "
-                f"{hi}) on spatial axis {ax}; use a smaller kernel or dilation, or more padding.")
+                f"jaxconv.{op}: the kernel `w` (size {ks[ax]}) with `dilation` (={dilation[ax]}) "
+                f"spans {ext} on spatial axis {ax}, more than the padded input `x` ({size} + "
+                f"`padding` {lo} + {hi}); use a smaller kernel or dilation, or more padding.")
     return ConvConfig(stride, pads, dilation, int(groups), flip, b is not None)
 
 

@@ -65,9 +65,9 @@ def pool_config(op, x, window, stride, padding, ceil_mode, dilation=1) -> PoolCo
         span = size + lo + hi - ext
         if span < 0:
             raise ValueError(
-                f"jaxconv.{op}: the window (extent {ext} on spatial axis {ax}) is larger than the "
-                f"padded input ({size} + {lo} + {hi}); use a smaller `window`/`dilation` or more "
-                "`padding`.")
+                f"jaxconv.{op}: the `window` (size {window[ax]}, `dilation` {dilation[ax]}) spans "
+                f"{ext} on spatial axis {ax}, more than the padded input `x` ({size} + `padding` "
+                f"{lo} + {hi}); use a smaller window or more padding.")
         o = (-(-span // s) if ceil_mode else span // s) + 1
         if ceil_mode and (o - 1) * s >= size + lo:   # last window would start in the high padding
             o -= 1

@@ -1,0 +1,176 @@
+"""``jaxconv check``: every hand-written rule against ``jax.grad`` and finite differences.
+
+For each op, every configuration of :mod:`jaxconv._grid` is run at each requested dtype:
+
+* *vs jax.grad*: the VJP of :mod:`jaxconv` against ``jax.vjp`` of :mod:`jaxconv.autodiff` at the same
+  dtype, same inputs and cotangent: max abs error, and that over the largest gradient entry (rel);
+* *vs finite differences*: the directional derivative ``<VJP(ct), v>`` against a float64 central
+  difference ``(<ct, f(x + eps v)> - <ct, f(x - eps v)>) / 2 eps`` along random directions ``v``;
+* *vs f64 reference*: for 16-bit dtypes, the relative error of ours and of ``jax.grad`` at that
+  dtype against the float64 gradient, side by side (ours must be no worse).
+
+Prints a markdown table and exits 1 if any row is outside its tolerance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+
+import numpy as np
+
+DTYPES = {"bf16": "bfloat16", "f16": "float16", "f32": "float32", "f64": "float64"}
+# (vs jax.grad rel, vs finite differences rel) per dtype
+TOLERANCE = {"float64": (1e-12, 1e-6), "float32": (1e-5, 1e-4),
+             "float16": (None, 5e-2), "bfloat16": (None, 2e-1)}
+
+
+@dataclasses.dataclass
+class Row:
+    op: str
+    dtype: str
+    configs: int = 0
+    ad_abs: float = 0.0
+    ad_rel: float = 0.0
+    fd_abs: float = 0.0
+    fd_rel: float = 0.0
+    ref_ours: float = 0.0       # 16-bit: rel error of ours vs the float64 gradient
+    ref_autodiff: float = 0.0   # 16-bit: rel error of jax.grad at this dtype vs float64
+    failures: list = dataclasses.field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def _max_abs(a):
+    return float(np.max(np.abs(np.asarray(a, np.float64)), initial=0.0))
+
+
+def _rel(err, scale):
+    return err / max(scale, 1e-300)
+
+
+def _vjp(jax, case, ops, inputs, ct):
+    def run(*a):
+        out, f = jax.vjp(case.fn(ops), *a)
+        return f(ct.astype(out.dtype))
+    return jax.jit(run)(*inputs)
+
+
+def check_case(case, dtype, rng):
+    """Errors of one configuration at one dtype: (ad_abs, ad_rel, fd_abs, fd_rel, ref_ours,
+    ref_autodiff)."""
+    import jax
+    import jax.numpy as jnp
+
+    import jaxconv as jc
+
+    base = case.inputs(np.float64)
+    inputs = [jnp.asarray(a, dtype) for a in base]
+    out_shape = jax.eval_shape(case.fn(jc), *inputs).shape
+    ct = jnp.asarray(rng.standard_normal(out_shape))
+    ours = _vjp(jax, case, jc, inputs, ct)
+    theirs = _vjp(jax, case, jc.autodiff, inputs, ct)
+    ad_abs = max(_max_abs(np.asarray(g, np.float64) - np.asarray(h, np.float64))
+                 for g, h in zip(ours, theirs))
+    ad_scale = max(_max_abs(h) for h in theirs)
+
+    # float64 reference: the exact gradient and central differences of <ct, f(x)>
+    ref_inputs = [jnp.asarray(a) for a in base]
+    ref = _vjp(jax, case, jc.autodiff, ref_inputs, ct)
+    ref_scale = max(_max_abs(r) for r in ref)
+    ref_ours = _rel(max(_max_abs(np.asarray(g, np.float64) - r) for g, r in zip(ours, ref)), ref_scale)
+    ref_ad = _rel(max(_max_abs(np.asarray(h, np.float64) - r) for h, r in zip(theirs, ref)), ref_scale)
+
+    f64 = case.fn(jc)
+    loss = jax.jit(lambda *a: jnp.sum(f64(*a) * ct))
+    fd_abs = fd_rel = 0.0
+    eps = 1e-6
+    for _ in range(2):
+        dirs = [rng.standard_normal(a.shape) for a in base]
+        plus = loss(*[jnp.asarray(a + eps * v) for a, v in zip(base, dirs)])
+        minus = loss(*[jnp.asarray(a - eps * v) for a, v in zip(base, dirs)])
+        fd = (float(plus) - float(minus)) / (2 * eps)
+        analytic = sum(float(np.vdot(np.asarray(g, np.float64), v)) for g, v in zip(ours, dirs))
+        err = abs(analytic - fd)
+        fd_abs = max(fd_abs, err)
+        fd_rel = max(fd_rel, _rel(err, max(abs(fd), 1e-3 * ref_scale)))
+    return ad_abs, _rel(ad_abs, ad_scale), fd_abs, fd_rel, ref_ours, ref_ad
+
+
+def run(ops, dtypes, quick=False):
+    """Yield one :class:`Row` per (op, dtype)."""
+    from . import _grid
+
+    rng = np.random.default_rng(0)
+    for op in ops:
+        cases = _grid.cases(op)
+        if quick:
+            cases = cases[:2]
+        for dtype in dtypes:
+            row = Row(op, dtype)
+            for case in cases:
+                errs = check_case(case, dtype, rng)
+                row.configs += 1
+                row.ad_abs, row.ad_rel = max(row.ad_abs, errs[0]), max(row.ad_rel, errs[1])
+                row.fd_abs, row.fd_rel = max(row.fd_abs, errs[2]), max(row.fd_rel, errs[3])
+                row.ref_ours = max(row.ref_ours, errs[4])
+                row.ref_autodiff = max(row.ref_autodiff, errs[5])
+                ad_tol, fd_tol = TOLERANCE[dtype]
+                if ad_tol is not None and errs[1] > ad_tol:
+                    row.failures.append(f"{case.id}: vs jax.grad rel {errs[1]:.2e} > {ad_tol:g}")
+                if errs[3] > fd_tol:
+                    row.failures.append(f"{case.id}: vs finite differences rel {errs[3]:.2e} > {fd_tol:g}")
+                if ad_tol is None and errs[4] > 1.5 * errs[5] + 1e-3:
+                    row.failures.append(f"{case.id}: vs f64 {errs[4]:.2e}, worse than jax.grad's "
+                                        f"{errs[5]:.2e}")
+            yield row
+
+
+_HEADER = ("| op | dtype | configs | vs jax.grad max abs | vs jax.grad rel | vs finite diff max abs "
+           "| vs finite diff rel | ours vs f64 rel | jax.grad vs f64 rel | ok |\n"
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+
+
+def _format_row(r: Row) -> str:
+    return (f"| {r.op} | {r.dtype} | {r.configs} | {r.ad_abs:.2e} | {r.ad_rel:.2e} | {r.fd_abs:.2e} "
+            f"| {r.fd_rel:.2e} | {r.ref_ours:.2e} | {r.ref_autodiff:.2e} | {'yes' if r.ok else 'NO'} |")
+
+
+def main(argv=None) -> int:
+    from . import _grid
+
+    parser = argparse.ArgumentParser(prog="jaxconv check", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ops", default=",".join(_grid.OPS),
+                        help="comma-separated ops (default: all)")
+    parser.add_argument("--dtype", default="f32,f64",
+                        help="comma-separated dtypes among bf16, f16, f32, f64 (default: f32,f64)")
+    parser.add_argument("--quick", action="store_true", help="two configurations per op")
+    args = parser.parse_args(argv)
+    ops = [o.strip() for o in args.ops.split(",") if o.strip()]
+    unknown = [o for o in ops if o not in _grid.OPS]
+    if unknown:
+        parser.error(f"unknown op(s) {unknown}; choose from {', '.join(_grid.OPS)}")
+    try:
+        dtypes = [DTYPES[d.strip()] for d in args.dtype.split(",")]
+    except KeyError as err:
+        parser.error(f"unknown dtype {err}; choose from {', '.join(DTYPES)}")
+
+    import jax
+    jax.config.update("jax_enable_x64", True)    # the float64 reference needs it
+    start = time.perf_counter()
+    print(_HEADER, flush=True)
+    rows = []
+    for row in run(ops, dtypes, args.quick):
+        print(_format_row(row), flush=True)
+        rows.append(row)
+    print(f"\n{sum(r.configs for r in rows)} configuration runs in "
+          f"{time.perf_counter() - start:.1f} s; jax {jax.__version__}, backend "
+          f"{jax.default_backend()}")
+    failures = [f for r in rows for f in r.failures]
+    for f in failures:
+        print(f"DISAGREEMENT {f}")
+    print("all rules agree" if not failures else f"{len(failures)} disagreement(s)")
+    return 1 if failures else 0

@@ -1,0 +1,195 @@
+"""Bad input fails at trace time with a ValueError/TypeError that names the argument and the fix.
+One test per case."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxconv as jc
+
+X = jnp.zeros((2, 4, 8, 8), jnp.float32)
+W = jnp.zeros((6, 4, 3, 3), jnp.float32)
+
+
+def test_conv_input_rank_must_match_kernel():
+    with pytest.raises(ValueError, match=r"`x` must be \(N, C, \*spatial\) with 2 spatial axes.*x\[None\]"):
+        jc.conv(X[0], W)
+
+
+def test_conv_kernel_rank():
+    with pytest.raises(ValueError, match=r"`w` must be \(D, C // groups, \*kernel\)"):
+        jc.conv(X, jnp.zeros((6, 4), jnp.float32))
+
+
+def test_pool_input_rank():
+    with pytest.raises(ValueError, match=r"`x` must be \(N, C, \*spatial\).*got shape \(8, 8\)"):
+        jc.max_pool(X[0, 0], 2)
+
+
+def test_dense_input_rank():
+    with pytest.raises(ValueError, match=r"`x` must have 2 dimensions \(N, in_features\)"):
+        jc.dense(X, jnp.zeros((256, 10), jnp.float32))
+
+
+def test_conv_channel_mismatch():
+    with pytest.raises(ValueError, match=r"`w` has 3 input channels per group but `x` has 4"):
+        jc.conv(X, jnp.zeros((6, 3, 3, 3), jnp.float32))
+
+
+def test_dense_feature_mismatch():
+    with pytest.raises(ValueError, match=r"`x` has 4 features .* `w` expects 5"):
+        jc.dense(jnp.zeros((2, 4)), jnp.zeros((5, 3)))
+
+
+def test_in_channels_not_divisible_by_groups():
+    with pytest.raises(ValueError, match=r"`in_channels` \(=4, x.shape\[1\]\) must be divisible by `groups` \(=3\)"):
+        jc.conv(X, jnp.zeros((6, 1, 3, 3), jnp.float32), groups=3)
+
+
+def test_out_channels_not_divisible_by_groups():
+    with pytest.raises(ValueError, match=r"`out_channels` \(=6, w.shape\[0\]\) must be divisible by `groups` \(=4\)"):
+        jc.conv(X, jnp.zeros((6, 1, 3, 3), jnp.float32), groups=4)
+
+
+def test_non_positive_groups():
+    with pytest.raises(ValueError, match=r"`groups` \(=0\) must be a positive int"):
+        jc.conv(X, W, groups=0)
+
+
+def test_dilated_kernel_larger_than_padded_input():
+    with pytest.raises(ValueError, match=r"kernel `w` \(size 3\) with `dilation` \(=4\) spans 9 on spatial axis 0, more than the padded input `x` \(8 \+ `padding` 0 \+ 0\)"):
+        jc.conv(X, W, dilation=4)
+
+
+def test_window_larger_than_padded_input():
+    with pytest.raises(ValueError, match=r"the `window` \(size 9, `dilation` 1\) spans 9 on spatial axis 0, more than the padded input"):
+        jc.avg_pool(X, 9)
+
+
+@pytest.mark.parametrize("name", ["stride", "dilation"])
+def test_non_positive_stride_or_dilation(name):
+    with pytest.raises(ValueError, match=rf"`{name}` \(=0\) must be a positive int"):
+        jc.conv(X, W, **{name: 0})
+
+
+def test_non_positive_window():
+    with pytest.raises(ValueError, match=r"`window` \(=\(2, 0\)\) must be a positive int"):
+        jc.max_pool(X, (2, 0))
+
+
+def test_stride_with_wrong_number_of_axes():
+    with pytest.raises(ValueError, match=r"`stride` \(=\(1, 2, 3\)\).*got 3 entries for 2 spatial axes"):
+        jc.conv(X, W, stride=(1, 2, 3))
+
+
+def test_float_stride_is_a_type_error():
+    with pytest.raises(TypeError, match=r"`stride` \(=1.5\) must be a positive int"):
+        jc.avg_pool(X, 2, stride=1.5)
+
+
+@pytest.mark.parametrize("padding", ["FULL", (1, 2, 3), ((1, 2, 3), (0, 0)), 1.5])
+def test_padding_form_not_understood(padding):
+    with pytest.raises(ValueError, match=r"`padding` \(=.*\) is not understood"):
+        jc.conv(X, W, padding=padding)
+
+
+def test_negative_padding():
+    with pytest.raises(ValueError, match=r"`padding` \(=-1\) must not be negative"):
+        jc.conv(X, W, padding=-1)
+
+
+def test_padding_that_leaves_an_empty_window():
+    with pytest.raises(ValueError, match=r"`padding` \(=2\) leaves a window with no input element"):
+        jc.max_pool(X, 2, padding=2)
+
+
+@pytest.mark.parametrize("op", ["conv", "max_pool", "avg_pool", "lp_pool", "relu", "dense"])
+def test_integer_input_is_a_type_error(op):
+    xi = jnp.zeros((2, 4, 8, 8), jnp.int32)
+    call = {"conv": lambda: jc.conv(xi, W), "max_pool": lambda: jc.max_pool(xi, 2),
+            "avg_pool": lambda: jc.avg_pool(xi, 2), "lp_pool": lambda: jc.lp_pool(xi, 2),
+            "relu": lambda: jc.relu(xi),
+            "dense": lambda: jc.dense(xi[:, :, 0, 0], jnp.zeros((4, 2)))}[op]
+    with pytest.raises(TypeError, match=r"`x` has dtype int32, expected a floating dtype.*astype"):
+        call()
+
+
+def test_mixed_dtypes():
+    with pytest.raises(TypeError, match=r"inputs must share one dtype; got `x` float32, `w` float16"):
+        jc.conv(X, W.astype(jnp.float16))
+
+
+def test_bias_shape():
+    with pytest.raises(ValueError, match=r"`b` must have shape \(6,\)"):
+        jc.conv(X, W, jnp.zeros((4,), jnp.float32))
+
+
+def test_labels_out_of_range():
+    with pytest.raises(ValueError, match=r"`labels` must be class ids in \[0, 3\).*got values in \[0, 3\]"):
+        jc.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.array([0, 3]))
+
+
+def test_negative_labels():
+    with pytest.raises(ValueError, match=r"`labels` must be class ids in \[0, 3\).*\[-1, 0\]"):
+        jc.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.array([-1, 0]))
+
+
+def test_integer_labels_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"integer `labels` must have shape \(2,\)"):
+        jc.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.array([[0], [1]]))
+
+
+def test_probability_labels_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"probability `labels` must have the logits' shape \(2, 3\)"):
+        jc.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.zeros((2, 4)))
+
+
+def test_labels_of_a_non_numeric_kind():
+    with pytest.raises(TypeError, match=r"`labels` has dtype bool"):
+        jc.softmax_cross_entropy(jnp.zeros((2, 3)), jnp.array([True, False]))
+
+
+def test_logits_rank():
+    with pytest.raises(ValueError, match=r"`logits` must have 2 dimensions \(N, num_classes\)"):
+        jc.softmax_cross_entropy(jnp.zeros((3,)), jnp.array([0, 1, 2]))
+
+
+def test_mse_shapes_must_match():
+    with pytest.raises(ValueError, match=r"`y` \(4, 3\) and `t` \(4,\) must have the same shape"):
+        jc.mse(jnp.zeros((4, 3)), jnp.zeros((4,)))
+
+
+@pytest.mark.parametrize("op", ["mse", "softmax_cross_entropy"])
+def test_unknown_reduction(op):
+    args = ((jnp.zeros((2, 3)), jnp.zeros((2, 3))) if op == "mse"
+            else (jnp.zeros((2, 3)), jnp.array([0, 1])))
+    with pytest.raises(ValueError, match=r"`reduction` \(='avg'\) must be one of 'mean', 'sum', 'none'"):
+        getattr(jc, op)(*args, reduction="avg")
+
+
+@pytest.mark.parametrize("p", [0.5, float("inf"), True])
+def test_lp_order_must_be_a_norm(p):
+    with pytest.raises(ValueError, match=r"`p` \(=.*\) must be a finite number >= 1"):
+        jc.lp_pool(X, 2, p=p)
+
+
+def test_errors_happen_at_trace_time_under_jit():
+    with pytest.raises(ValueError, match="`groups`"):
+        jax.jit(lambda x, w: jc.conv(x, w, groups=3))(X, W)
+
+
+def test_flip_must_be_bool():
+    with pytest.raises(TypeError, match=r"`flip` \(=1\) must be True or False"):
+        jc.conv(X, W, flip=1)
+
+
+def test_ceil_mode_must_be_bool():
+    with pytest.raises(TypeError, match=r"`ceil_mode` \(='yes'\) must be True or False"):
+        jc.max_pool(X, 2, ceil_mode="yes")
+
+
+def test_non_array_input():
+    with pytest.raises(TypeError, match=r"`x` must be an array; got list"):
+        jc.relu([1.0, 2.0])
+    assert np.asarray(jc.relu(jnp.array([1.0]))).item() == 1.0

@@ -1,0 +1,121 @@
+"""Property-based tests: hypothesis draws random configurations of every windowed op, valid or
+not. A configuration either gives a result equal to ``jaxconv.autodiff`` (values, shapes and
+gradients, float64, 1e-12 relative) or fails at trace time with a ValueError/TypeError that names
+an argument; never a crash inside XLA or a silently wrong shape.
+
+``pytest`` tries the fast profile's examples per test; ``pytest --slow`` 10x more.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, note
+from hypothesis import strategies as st
+
+import jaxconv as jc
+
+RTOL = 1e-12
+
+
+def padding_forms(n):
+    small = st.integers(0, 3)
+    return st.one_of(
+        st.sampled_from(["VALID", "SAME", "same"]),
+        small,
+        st.tuples(*[small] * n),
+        st.tuples(*[st.tuples(small, small)] * n),
+    )
+
+
+def per_axis(n, lo, hi):
+    return st.one_of(st.integers(lo, hi), st.tuples(*[st.integers(lo, hi)] * n))
+
+
+def compare_with_autodiff(f, f_ad, args):
+    """Run both; if ours raises, autodiff must raise the same error; else compare everything."""
+    try:
+        out, vjp = jax.vjp(f, *args)
+    except (ValueError, TypeError) as err:
+        msg = str(err)
+        note(msg)
+        assert msg.startswith("jaxconv.") and "`" in msg, msg   # names the op and the argument
+        with pytest.raises(type(err)):
+            f_ad(*args)
+        return "rejected"
+    out_ad, vjp_ad = jax.vjp(f_ad, *args)
+    assert out.shape == out_ad.shape and out.dtype == out_ad.dtype
+    np.testing.assert_allclose(out, out_ad, rtol=RTOL, atol=RTOL * float(jnp.max(jnp.abs(out_ad), initial=1)))
+    ct = jnp.asarray(np.random.default_rng(0).standard_normal(out.shape))
+    for g, g_ad, a in zip(vjp(ct), vjp_ad(ct), args):
+        assert g.shape == a.shape and g.dtype == a.dtype
+        scale = float(jnp.max(jnp.abs(g_ad), initial=1e-300))
+        assert float(jnp.max(jnp.abs(g - g_ad), initial=0)) <= RTOL * scale
+    return "compared"
+
+
+@st.composite
+def conv_configs(draw):
+    n = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 3))
+    c = groups * draw(st.integers(1, 2))
+    d = groups * draw(st.integers(1, 2))
+    sizes = draw(st.tuples(*[st.integers(1, 7)] * n))
+    kernel = draw(st.tuples(*[st.integers(1, 4)] * n))
+    kw = dict(stride=draw(per_axis(n, 1, 3)), dilation=draw(per_axis(n, 1, 3)),
+              padding=draw(padding_forms(n)), groups=groups, flip=draw(st.booleans()))
+    shapes = [(draw(st.integers(1, 2)), c) + sizes, (d, c // groups) + kernel]
+    if draw(st.booleans()):
+        shapes.append((d,))
+    return shapes, kw
+
+
+@given(conv_configs())
+def test_conv_random_configurations(config):
+    shapes, kw = config
+    rng = np.random.default_rng(0)
+    args = [jnp.asarray(rng.standard_normal(s)) for s in shapes]
+    compare_with_autodiff(jax.jit(lambda *a: jc.conv(*a, **kw)),
+                          jax.jit(lambda *a: jc.autodiff.conv(*a, **kw)), args)
+
+
+@st.composite
+def pool_configs(draw, op):
+    n = draw(st.integers(1, 3))
+    sizes = draw(st.tuples(*[st.integers(1, 8)] * n))
+    kw = dict(window=draw(per_axis(n, 1, 4)),
+              stride=draw(st.one_of(st.none(), per_axis(n, 1, 3))),
+              padding=draw(padding_forms(n)), ceil_mode=draw(st.booleans()))
+    if op == "max_pool":
+        kw["dilation"] = draw(per_axis(n, 1, 2))
+    if op == "avg_pool":
+        kw["count_include_pad"] = draw(st.booleans())
+    if op == "lp_pool":
+        kw["p"] = draw(st.sampled_from([1.0, 2.0, 3.0, 1.5]))
+    return (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sizes, kw
+
+
+def _pool_test(op, config):
+    shape, kw = config
+    rng = np.random.default_rng(1)
+    if op == "max_pool":                       # distinct values: one winner per window
+        x = rng.permutation(int(np.prod(shape))).reshape(shape) / 7.0
+    else:
+        x = rng.standard_normal(shape) + 3.0   # away from zero: lp's autodiff is NaN at 0
+    compare_with_autodiff(jax.jit(lambda a: getattr(jc, op)(a, **kw)),
+                          jax.jit(lambda a: getattr(jc.autodiff, op)(a, **kw)), [jnp.asarray(x)])
+
+
+@given(pool_configs("max_pool"))
+def test_max_pool_random_configurations(config):
+    _pool_test("max_pool", config)
+
+
+@given(pool_configs("avg_pool"))
+def test_avg_pool_random_configurations(config):
+    _pool_test("avg_pool", config)
+
+
+@given(pool_configs("lp_pool"))
+def test_lp_pool_random_configurations(config):
+    _pool_test("lp_pool", config)

@@ -1,0 +1,188 @@
+"""Pinned semantics: the max-pool tie and NaN rules, ``-inf`` windows, what each rule saves,
+the Lp-pool zero window, relu at 0 and NaN, numerically stable cross-entropy.
+
+Where PyTorch is importable the same values and gradients are checked against it too.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxconv as jc
+from jaxconv import textbook
+
+try:
+    import torch
+except ImportError:   # PyTorch is optional: only the comparisons with it are skipped
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+
+
+def grad_of(f, x, ct=None):
+    y, vjp = jax.vjp(f, x)
+    ct = jnp.ones_like(y) if ct is None else ct
+    return y, vjp(ct)[0]
+
+
+def torch_max_pool_grad(x, ct, **kw):
+    t = torch.tensor(np.asarray(x), requires_grad=True)
+    fn = {3: torch.nn.functional.max_pool1d, 4: torch.nn.functional.max_pool2d,
+          5: torch.nn.functional.max_pool3d}[t.ndim]
+    y = fn(t, **kw)
+    y.backward(torch.tensor(np.asarray(ct)))
+    return y.detach().numpy(), t.grad.numpy()
+
+
+# ----- ties -------------------------------------------------------------------------------------
+
+def test_tie_goes_to_first_maximum_in_row_major_order():
+    x = jnp.array([[[[5.0, 1.0], [5.0, 5.0]]]])           # three tied maxima in one window
+    y, g = grad_of(lambda v: jc.max_pool(v, 2), x)
+    assert y.item() == 5.0
+    np.testing.assert_array_equal(g, [[[[1.0, 0.0], [0.0, 0.0]]]])
+
+
+def test_overlapping_windows_accumulate_and_all_equal_window_picks_first():
+    x = jnp.array([[[0.0, 5.0, 0.0, 0.0, 0.0]]])
+    ct = jnp.array([[[1.0, 10.0, 100.0]]])
+    _, g = grad_of(lambda v: jc.max_pool(v, 3, stride=1), x, ct)
+    # windows [0,1,2] and [1,2,3] are won by x[1]; [2,3,4] is all zeros: the first, x[2], wins
+    np.testing.assert_array_equal(g, [[[0.0, 11.0, 100.0, 0.0, 0.0]]])
+    _, g_ad = grad_of(lambda v: jc.autodiff.max_pool(v, 3, stride=1), x, ct)
+    np.testing.assert_array_equal(g, g_ad)
+    np.testing.assert_array_equal(g, textbook.max_pool_backward(x, ct, 3, stride=1))
+
+
+@needs_torch
+def test_ties_match_pytorch():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 3, size=(2, 3, 9, 8)).astype(np.float64)   # many ties
+    kw = dict(kernel_size=3, stride=2, padding=1)
+    ct = rng.standard_normal(jc.max_pool(jnp.asarray(x), 3, 2, 1).shape)
+    y, g = grad_of(lambda v: jc.max_pool(v, 3, 2, 1), jnp.asarray(x), jnp.asarray(ct))
+    ty, tg = torch_max_pool_grad(x, ct, **kw)
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_allclose(g, tg, rtol=1e-12, atol=1e-12)
+
+
+# ----- NaN --------------------------------------------------------------------------------------
+
+def test_nan_propagates_and_the_delta_goes_to_the_last_nan():
+    x = jnp.array([[[1.0, np.nan, 3.0, np.nan, 2.0]]])
+    y, g = grad_of(lambda v: jc.max_pool(v, 5), x)
+    assert np.isnan(y.item())
+    np.testing.assert_array_equal(g, [[[0.0, 0.0, 0.0, 1.0, 0.0]]])
+    np.testing.assert_array_equal(g, textbook.max_pool_backward(x, np.ones((1, 1, 1)), 5))
+
+
+@needs_torch
+def test_nan_matches_pytorch():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 2, 7, 7))
+    x[rng.random(x.shape) < 0.15] = np.nan
+    ct = rng.standard_normal((2, 2, 3, 3))
+    y, g = grad_of(lambda v: jc.max_pool(v, 3, 2), jnp.asarray(x), jnp.asarray(ct))
+    ty, tg = torch_max_pool_grad(x, ct, kernel_size=3, stride=2)
+    np.testing.assert_array_equal(np.isnan(y), np.isnan(ty))
+    np.testing.assert_array_equal(np.asarray(y)[~np.isnan(y)], ty[~np.isnan(ty)])
+    np.testing.assert_allclose(g, tg, rtol=1e-12, atol=1e-12)
+
+
+# ----- -inf windows -----------------------------------------------------------------------------
+
+def test_window_of_minus_infinity_routes_to_first_real_element():
+    x = jnp.array([[[-np.inf, -np.inf, 1.0]]])
+    y, g = grad_of(lambda v: jc.max_pool(v, 2, stride=1, padding=1), x)
+    # windows: [pad, x0], [x0, x1], [x1, x2], [x2, pad]
+    np.testing.assert_array_equal(y, [[[-np.inf, -np.inf, 1.0, 1.0]]])
+    np.testing.assert_array_equal(g, [[[2.0, 0.0, 2.0]]])
+    np.testing.assert_array_equal(
+        g, textbook.max_pool_backward(x, np.ones((1, 1, 4)), 2, stride=1, padding=1))
+
+
+@needs_torch
+def test_minus_infinity_matches_pytorch():
+    x = np.array([[[-np.inf, -np.inf, 1.0, -np.inf]]])
+    ct = np.array([[[1.0, 2.0, 3.0, 4.0, 5.0]]])
+    y, g = grad_of(lambda v: jc.max_pool(v, 2, stride=1, padding=1), jnp.asarray(x),
+                   jnp.asarray(ct))
+    ty, tg = torch_max_pool_grad(x, ct, kernel_size=2, stride=1, padding=1)
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(g, tg)
+
+
+# ----- residuals --------------------------------------------------------------------------------
+
+def _residuals(f, *args):
+    """The arrays ``jax.vjp`` keeps between the forward and the backward pass."""
+    _, vjp = jax.vjp(f, *args)
+    return [(leaf.shape, leaf.dtype) for leaf in jax.tree_util.tree_leaves(vjp)]
+
+
+def test_max_pool_saves_the_winner_index_not_the_input():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 8, 8)), jnp.float32)
+    saved = _residuals(lambda v: jc.max_pool(v, 3, 2, 1), x)
+    assert saved == [((2, 3, 4, 4), jnp.int8)]
+    # autodiff keeps the whole (padded) float input
+    saved_ad = _residuals(lambda v: jc.autodiff.max_pool(v, 3, 2, 1), x)
+    assert ((2, 3, 9, 9), jnp.float32) in saved_ad
+
+
+def test_residuals_of_the_other_rules():
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal((2, 3, 8, 8)), jnp.float32)
+    w = jnp.asarray(rng.standard_normal((4, 3, 3, 3)), jnp.float32)
+    b = jnp.zeros((4,), jnp.float32)
+    assert _residuals(lambda v: jc.relu(v), x) == [((2, 3, 8, 8), jnp.bool_)]
+    assert _residuals(lambda v: jc.avg_pool(v, 2), x) == []
+    assert _residuals(lambda v: jc.sigmoid(v), x) == [((2, 3, 8, 8), jnp.float32)]
+    assert sorted(_residuals(lambda a, k, c: jc.conv(a, k, c), x, w, b), key=str) == sorted(
+        [((2, 3, 8, 8), jnp.float32), ((4, 3, 3, 3), jnp.float32)], key=str)
+
+
+def test_large_windows_use_a_wider_index():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((1, 1, 16, 16)), jnp.float32)
+    assert _residuals(lambda v: jc.max_pool(v, 12, 4), x) == [((1, 1, 2, 2), jnp.int16)]
+    y, g = grad_of(lambda v: jc.max_pool(v, 12, 4), x)
+    _, g_ad = grad_of(lambda v: jc.autodiff.max_pool(v, 12, 4), x)
+    np.testing.assert_array_equal(g, g_ad)
+
+
+# ----- Lp, relu, cross-entropy edges ------------------------------------------------------------
+
+def test_lp_pool_zero_window_has_zero_gradient_not_nan():
+    x = jnp.array([[[0.0, 0.0, 3.0, 4.0]]])
+    for p in (1.0, 2.0, 3.0):
+        y, g = grad_of(lambda v: jc.lp_pool(v, 2, p=p), x)
+        assert np.all(np.isfinite(g))
+        np.testing.assert_array_equal(g[..., :2], 0.0)
+        np.testing.assert_allclose(g, textbook.lp_pool_backward(x, np.ones((1, 1, 2)), 2, p=p),
+                                   rtol=1e-12)
+    # jax.grad of the plain formula is NaN there: the reason for the explicit rule
+    _, g_ad = grad_of(lambda v: jc.autodiff.lp_pool(v, 2, p=2.0), x)
+    assert np.isnan(g_ad[..., :2]).all()
+
+
+def test_relu_at_zero_and_nan():
+    x = jnp.array([-1.0, 0.0, 2.0, np.nan])
+    y, g = grad_of(jc.relu, x)
+    np.testing.assert_array_equal(y[:3], [0.0, 0.0, 2.0])
+    assert np.isnan(y[3])
+    np.testing.assert_array_equal(g, [0.0, 0.0, 1.0, 0.0])
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    z = jnp.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4]])
+    labels = jnp.array([1, 2])
+    loss, vjp = jax.vjp(lambda v: jc.softmax_cross_entropy(v, labels, reduction="none"), z)
+    np.testing.assert_allclose(loss, [2e4, np.log(3.0)], rtol=1e-12)
+    (g,) = vjp(jnp.ones(2))
+    np.testing.assert_allclose(g, [[1.0, -1.0, 0.0], [1 / 3, 1 / 3, -2 / 3]], atol=1e-12)
+
+
+def test_out_of_range_labels_under_jit_give_nan_not_a_silent_number():
+    z = jnp.zeros((2, 3))
+    loss = jax.jit(lambda v, t: jc.softmax_cross_entropy(v, t, reduction="none"))(
+        z, jnp.array([0, 7]))
+    assert np.isfinite(loss[0]) and np.isnan(loss[1])
