@@ -13,6 +13,7 @@ from ._activations import tanh as tanh
 from ._avg_pool import avg_pool as avg_pool
 from ._conv import conv as conv
 from ._dense import dense as dense
+from ._dropout import dropout as dropout
 from ._losses import mse as mse
 from ._losses import softmax_cross_entropy as softmax_cross_entropy
 from ._lp_pool import lp_pool as lp_pool
@@ -21,6 +22,6 @@ from ._max_pool import max_pool as max_pool
 __version__ = "0.1.0"
 
 __all__ = [
-    "autodiff", "avg_pool", "conv", "dense", "lp_pool", "max_pool", "mse", "relu", "sigmoid",
-    "softmax_cross_entropy", "tanh", "textbook",
+    "autodiff", "avg_pool", "conv", "dense", "dropout", "lp_pool", "max_pool", "mse", "relu",
+    "sigmoid", "softmax_cross_entropy", "tanh", "textbook",
 ]

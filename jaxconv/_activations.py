@@ -90,7 +90,8 @@ def _make(name, impl, formula):
         return impl(x)
     activation.__name__ = activation.__qualname__ = name
     activation.__doc__ = (f"Element-wise ``{name}``: {formula}.\n\n"
-                          "Args:\n  x: any shape, floating dtype.\n\nReturns:\n  same shape and dtype.")
+                          "Args:\n  x: any shape, floating dtype.\n\n"
+                          "Returns:\n  same shape and dtype.")
     return activation
 
 

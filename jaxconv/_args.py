@@ -73,7 +73,8 @@ def padding_pairs(op: str, padding, in_sizes, window_extents, strides, *, name="
             return ((0, 0),) * n
         if key == "SAME":
             return same_pads(in_sizes, window_extents, strides)
-        raise ValueError(f"jaxconv.{op}: `{name}` (={padding!r}) is not understood; expected {forms}.")
+        raise ValueError(f"jaxconv.{op}: `{name}` (={padding!r}) is not understood; "
+                         f"expected {forms}.")
     if _is_int(padding):
         pads = ((int(padding), int(padding)),) * n
     elif isinstance(padding, Sequence) and len(padding) == n and all(_is_int(p) for p in padding):

@@ -93,7 +93,7 @@ def avg_config(x, window, stride, padding, ceil_mode, count_include_pad, divisor
 def _make(impl):
     def avg_pool(x, window, stride=None, padding="VALID", ceil_mode=False,
                  count_include_pad=True, *, divisor_override=None):
-        r"""N-d average pooling, channels first; the backward spreads ``delta / m`` over each window.
+        r"""N-d average pooling, channels first; the backward spreads ``delta / m`` over windows.
 
         .. math::
             y[n, c, o] = \frac{1}{m[o]} \sum_{t} x_{pad}[n, c, o s + t]

@@ -20,7 +20,7 @@ Backward, with ``delta = dE/dy`` of shape ``(N, D, *O)`` (Eq. 15):
       dE/dw[d, c, m] = sum_{n, i} delta[n, d, i] * x_pad[n, c, i*s + m*r]
 
   computed as one convolution whose "kernel" is ``delta`` dilated by ``s`` (the forward stride),
-  whose window stride is ``r`` (the forward dilation) and whose contraction runs over the batch axis;
+  whose window stride is ``r`` (the forward dilation) and whose contraction runs over the batch;
 * input (Eq. 16-21, the ``f'(x)`` factor of Eq. 21 belongs to the activation's own rule): a *full
   convolution of the deltas with the 180-degree-rotated kernel*, input and output channels swapped::
 
@@ -169,8 +169,8 @@ def conv_config(x, w, b, stride, padding, dilation, groups, flip, op="conv") -> 
                          f"spatial axes; got shape {tuple(w.shape)}.")
     n = w.ndim - 2
     if x.ndim != w.ndim:
-        raise ValueError(f"jaxconv.{op}: `x` must be (N, C, *spatial) with {n} spatial axes to match "
-                         f"`w` of shape {tuple(w.shape)}; got `x` of shape {tuple(x.shape)}. "
+        raise ValueError(f"jaxconv.{op}: `x` must be (N, C, *spatial) with {n} spatial axes to "
+                         f"match `w` of shape {tuple(w.shape)}; got `x` of shape {tuple(x.shape)}. "
                          + ("Add the batch axis with x[None]." if x.ndim == w.ndim - 1 else ""))
     if not _args._is_int(groups) or groups < 1:
         raise ValueError(f"jaxconv.{op}: `groups` (={groups!r}) must be a positive int.")

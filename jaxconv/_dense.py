@@ -79,11 +79,12 @@ def dense_config(x, w, b) -> DenseConfig:
     _args.check_ndim(op, "x", x, 2, "(N, in_features)")
     _args.check_ndim(op, "w", w, 2, "(in_features, out_features)")
     if x.shape[1] != w.shape[0]:
-        raise ValueError(f"jaxconv.dense: `x` has {x.shape[1]} features (shape {tuple(x.shape)}) but "
-                         f"`w` expects {w.shape[0]} (shape {tuple(w.shape)}); w must be "
+        raise ValueError(f"jaxconv.dense: `x` has {x.shape[1]} features (shape {tuple(x.shape)}) "
+                         f"but `w` expects {w.shape[0]} (shape {tuple(w.shape)}); w must be "
                          "(in_features, out_features). Flatten conv outputs with x.reshape(N, -1).")
     if b is not None and tuple(b.shape) != (w.shape[1],):
-        raise ValueError(f"jaxconv.dense: `b` must have shape ({w.shape[1]},); got {tuple(b.shape)}.")
+        raise ValueError(f"jaxconv.dense: `b` must have shape ({w.shape[1]},); "
+                         f"got {tuple(b.shape)}.")
     return DenseConfig(b is not None)
 
 

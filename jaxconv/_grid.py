@@ -46,7 +46,8 @@ class Case:
     def id(self) -> str:
         dims = ",".join("x".join(str(v) for v in s) for s in self.shapes)
         opts = ",".join(f"{k}={v}" for k, v in self.options)
-        return f"{self.op}[{dims}{',' if opts else ''}{opts}{',' + self.labels if self.labels else ''}]"
+        parts = [dims] + ([opts] if opts else []) + ([self.labels] if self.labels else [])
+        return f"{self.op}[{','.join(parts)}]"
 
     def inputs(self, dtype=np.float64, seed: int = 0) -> list[np.ndarray]:
         rng = np.random.default_rng(seed)

@@ -87,8 +87,8 @@ def _mse_check(y, t, reduction):
     _args.check_float("mse", "t", t)
     _args.check_same_dtype("mse", y=y, t=t)
     if y.shape != t.shape:
-        raise ValueError(f"jaxconv.mse: `y` {tuple(y.shape)} and `t` {tuple(t.shape)} must have the "
-                         "same shape (no broadcasting); one-hot encode class labels or reshape "
+        raise ValueError(f"jaxconv.mse: `y` {tuple(y.shape)} and `t` {tuple(t.shape)} must have "
+                         "the same shape (no broadcasting); one-hot encode class labels or reshape "
                          "the targets.")
     _check_reduction("mse", reduction)
 
@@ -187,7 +187,8 @@ def xent_config(logits, labels, reduction) -> XentConfig:
     if jnp.issubdtype(dtype, jnp.integer):
         if tuple(labels.shape) != (n,):
             raise ValueError(f"jaxconv.{op}: integer `labels` must have shape ({n},) (one class id "
-                             f"per row of logits {tuple(logits.shape)}); got {tuple(labels.shape)}.")
+                             f"per row of logits {tuple(logits.shape)}); "
+                             f"got {tuple(labels.shape)}.")
         if not isinstance(labels, jax.core.Tracer) and labels.size:
             lo, hi = int(np.min(labels)), int(np.max(labels))
             if lo < 0 or hi >= k:

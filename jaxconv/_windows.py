@@ -7,7 +7,9 @@ dilation ``d`` and padding ``(lo, hi)`` reads, for output position ``o`` and tap
 
 ``ceil_mode`` (PyTorch rule) rounds ``O`` up, but drops a last window that would start in the
 high padding; the overhang past the declared padding that makes this window fit never counts as
-part of the window for averaging. The padded input holds exactly what the ``O`` windows read. Every op sees the window as ``K = prod(k)`` *taps*: tap ``t`` of
+part of the window for averaging. The padded input holds exactly what the ``O`` windows read.
+
+Every op sees the window as ``K = prod(k)`` *taps*: tap ``t`` of
 the window (row-major order) is one strided slice of the padded input, of the output's shape.
 
 ``taps`` is the forward side; ``fold`` is its exact transpose (each tap's contribution put back at

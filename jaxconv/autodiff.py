@@ -18,12 +18,13 @@ from ._activations import tanh_autodiff as tanh
 from ._avg_pool import avg_pool_autodiff as avg_pool
 from ._conv import conv_autodiff as conv
 from ._dense import dense_autodiff as dense
+from ._dropout import dropout_autodiff as dropout
 from ._losses import mse_autodiff as mse
 from ._losses import softmax_cross_entropy_autodiff as softmax_cross_entropy
 from ._lp_pool import lp_pool_autodiff as lp_pool
 from ._max_pool import max_pool_autodiff as max_pool
 
 __all__ = [
-    "avg_pool", "conv", "dense", "lp_pool", "max_pool", "mse", "relu", "sigmoid",
+    "avg_pool", "conv", "dense", "dropout", "lp_pool", "max_pool", "mse", "relu", "sigmoid",
     "softmax_cross_entropy", "tanh",
 ]

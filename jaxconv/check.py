@@ -2,8 +2,9 @@
 
 For each op, every configuration of :mod:`jaxconv._grid` is run at each requested dtype:
 
-* *vs jax.grad*: the VJP of :mod:`jaxconv` against ``jax.vjp`` of :mod:`jaxconv.autodiff` at the same
-  dtype, same inputs and cotangent: max abs error, and that over the largest gradient entry (rel);
+* *vs jax.grad*: the VJP of :mod:`jaxconv` against ``jax.vjp`` of :mod:`jaxconv.autodiff` at the
+  same dtype, same inputs and cotangent: max abs error, and that over the largest gradient entry
+  (rel);
 * *vs finite differences*: the directional derivative ``<VJP(ct), v>`` against a float64 central
   difference ``(<ct, f(x + eps v)> - <ct, f(x - eps v)>) / 2 eps`` along random directions ``v``;
 * *vs f64 reference*: for 16-bit dtypes, the relative error of ours and of ``jax.grad`` at that
@@ -81,8 +82,10 @@ def check_case(case, dtype, rng):
     ref_inputs = [jnp.asarray(a) for a in base]
     ref = _vjp(jax, case, jc.autodiff, ref_inputs, ct)
     ref_scale = max(_max_abs(r) for r in ref)
-    ref_ours = _rel(max(_max_abs(np.asarray(g, np.float64) - r) for g, r in zip(ours, ref)), ref_scale)
-    ref_ad = _rel(max(_max_abs(np.asarray(h, np.float64) - r) for h, r in zip(theirs, ref)), ref_scale)
+    def vs_ref(grads):
+        return _rel(max(_max_abs(np.asarray(g, np.float64) - r) for g, r in zip(grads, ref)),
+                    ref_scale)
+    ref_ours, ref_ad = vs_ref(ours), vs_ref(theirs)
 
     f64 = case.fn(jc)
     loss = jax.jit(lambda *a: jnp.sum(f64(*a) * ct))
@@ -122,21 +125,24 @@ def run(ops, dtypes, quick=False):
                 if ad_tol is not None and errs[1] > ad_tol:
                     row.failures.append(f"{case.id}: vs jax.grad rel {errs[1]:.2e} > {ad_tol:g}")
                 if errs[3] > fd_tol:
-                    row.failures.append(f"{case.id}: vs finite differences rel {errs[3]:.2e} > {fd_tol:g}")
+                    row.failures.append(f"{case.id}: vs finite differences rel {errs[3]:.2e} "
+                                        f"> {fd_tol:g}")
                 if ad_tol is None and errs[4] > 1.5 * errs[5] + 1e-3:
                     row.failures.append(f"{case.id}: vs f64 {errs[4]:.2e}, worse than jax.grad's "
                                         f"{errs[5]:.2e}")
             yield row
 
 
-_HEADER = ("| op | dtype | configs | vs jax.grad max abs | vs jax.grad rel | vs finite diff max abs "
-           "| vs finite diff rel | ours vs f64 rel | jax.grad vs f64 rel | ok |\n"
+_HEADER = ("| op | dtype | configs | vs jax.grad max abs | vs jax.grad rel "
+           "| vs finite diff max abs | vs finite diff rel | ours vs f64 rel "
+           "| jax.grad vs f64 rel | ok |\n"
            "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
 
 
 def _format_row(r: Row) -> str:
-    return (f"| {r.op} | {r.dtype} | {r.configs} | {r.ad_abs:.2e} | {r.ad_rel:.2e} | {r.fd_abs:.2e} "
-            f"| {r.fd_rel:.2e} | {r.ref_ours:.2e} | {r.ref_autodiff:.2e} | {'yes' if r.ok else 'NO'} |")
+    return (f"| {r.op} | {r.dtype} | {r.configs} | {r.ad_abs:.2e} | {r.ad_rel:.2e} "
+            f"| {r.fd_abs:.2e} | {r.fd_rel:.2e} | {r.ref_ours:.2e} | {r.ref_autodiff:.2e} "
+            f"| {'yes' if r.ok else 'NO'} |")
 
 
 def main(argv=None) -> int:

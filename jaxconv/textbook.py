@@ -38,7 +38,8 @@ def _conv_setup(x, w, b, stride, padding, dilation, groups, flip):
 
 
 def conv_forward(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False):
-    """Eq. 7 (Eq. 4 with channels): ``y[n,d,i] = sum_c sum_m w[d,c,m] x_pad[n,c,i*s+m*r] + b[d]``."""
+    """Eq. 7 (Eq. 4 with channels):
+    ``y[n,d,i] = sum_c sum_m w[d,c,m] x_pad[n,c,i*s+m*r] + b[d]``."""
     x, w, b, cfg, xp, outs = _conv_setup(x, w, b, stride, padding, dilation, groups, flip)
     n_, c_ = x.shape[:2]
     d_, cg = w.shape[:2]
@@ -208,7 +209,8 @@ def lp_pool_backward(x, delta, window, p=2.0, stride=None, padding="VALID", ceil
         for pos in _window_taps(cfg, o):
             if _inside(pos, cfg.in_sizes):
                 v = x[(n, c) + pos]
-                dx[(n, c) + pos] += delta[(n, c) + o] * np.sign(v) * abs(v) ** (p - 1) / yo ** (p - 1)
+                dx[(n, c) + pos] += (delta[(n, c) + o] * np.sign(v) * abs(v) ** (p - 1)
+                                     / yo ** (p - 1))
     return dx
 
 

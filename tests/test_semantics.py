@@ -154,7 +154,7 @@ def test_large_windows_use_a_wider_index():
 def test_lp_pool_zero_window_has_zero_gradient_not_nan():
     x = jnp.array([[[0.0, 0.0, 3.0, 4.0]]])
     for p in (1.0, 2.0, 3.0):
-        y, g = grad_of(lambda v: jc.lp_pool(v, 2, p=p), x)
+        y, g = grad_of(lambda v, p=p: jc.lp_pool(v, 2, p=p), x)
         assert np.all(np.isfinite(g))
         np.testing.assert_array_equal(g[..., :2], 0.0)
         np.testing.assert_allclose(g, textbook.lp_pool_backward(x, np.ones((1, 1, 2)), 2, p=p),

@@ -1,0 +1,31 @@
+"""Helpers shared by the experiment scripts (not part of the library)."""
+
+from __future__ import annotations
+
+import pathlib
+import statistics
+
+
+def out_dir(path) -> pathlib.Path:
+    p = pathlib.Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def mean_spread(values) -> str:
+    """``mean ± standard deviation`` in percent."""
+    values = [100 * v for v in values]
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.1f} ± {sd:.1f}"
+
+
+def pyplot():
+    """matplotlib's pyplot on a file backend, or None when the `plot` extra is missing."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("(matplotlib is not installed: pip install -e \".[plot]\" for the figure)")
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
