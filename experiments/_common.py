@@ -6,8 +6,13 @@ import pathlib
 import statistics
 
 
+HERE = pathlib.Path(__file__).resolve().parent
+
+
 def out_dir(path) -> pathlib.Path:
+    """``path`` (created); a relative path is taken under ``experiments/out/``."""
     p = pathlib.Path(path)
+    p = p if p.is_absolute() else HERE / "out" / p
     p.mkdir(parents=True, exist_ok=True)
     return p
 

@@ -1,6 +1,6 @@
 """LeNet-5 on scikit-learn's 8x8 handwritten digits, trained through the hand-written rules.
 
-    python experiments/digits_lenet.py [--seeds 0 1 2] [--out experiments/out/digits]
+    python experiments/digits_lenet.py [--seeds 0 1 2] [--out DIR]
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ RECIPE = dict(epochs=40, batch_size=32, optimizer="adam", lr=2e-3, schedule="cos
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", default="experiments/out/digits")
+    parser.add_argument("--out", default="digits")
     args = parser.parse_args(argv)
     out = out_dir(args.out)
     ds = data.load("digits")

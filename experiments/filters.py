@@ -1,6 +1,6 @@
 """Learned first-layer filters of LeNet-5 on the 8x8 digits, and the feature maps of one input.
 
-    python experiments/filters.py [--seed 0] [--out experiments/out/filters]
+    python experiments/filters.py [--seed 0] [--out DIR]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--index", type=int, default=0, help="test image to show")
-    parser.add_argument("--out", default="experiments/out/filters")
+    parser.add_argument("--out", default="filters")
     args = parser.parse_args(argv)
     plt = pyplot()
     if plt is None:

@@ -153,9 +153,12 @@ def evaluate(eval_step, params, x, y, batch_size: int) -> tuple[float, float]:
     return total_loss / len(x), total_correct / len(x)
 
 
-def init_state(model: Model, optimizer, input_shape, seed: int) -> TrainState:
+def init_state(model: Model, optimizer, input_shape, seed: int, dtype=None) -> TrainState:
+    """Params from ``model.init`` (cast to ``dtype`` if given), a fresh optimizer state, step 0."""
     init_key, train_key = jax.random.split(jax.random.key(seed))
     params = model.init(init_key, input_shape)
+    if dtype is not None:
+        params = jax.tree_util.tree_map(lambda p: p.astype(dtype), params)
     return TrainState(params, optimizer.init(params), jnp.asarray(0, jnp.int32), train_key,
                       jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
 
@@ -188,15 +191,18 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         seed: int = 0, ops=jaxconv, out_dir=None, resume: bool = False,
         on_nonfinite: str = "stop", progress: bool = False, log: Callable | None = print,
         on_epoch_end: Callable | None = None, data_name: str = "",
-        augment: Callable | None = None) -> tuple[Any, list[dict]]:
+        augment: Callable | None = None, dtype=None) -> tuple[Any, list[dict]]:
     """Train ``model`` on ``dataset``; returns ``(params, history)``, one dict per epoch.
 
     ``ops`` is :mod:`jaxconv` (hand-written rules) or :mod:`jaxconv.autodiff`.
     ``on_epoch_end(epoch, state, record)`` is called after each epoch's checkpoint is written.
     ``augment(rng, x_batch) -> x_batch`` transforms each training batch on the host; ``rng`` is a
     NumPy generator seeded by ``(seed, step)``, so resumed runs draw the same augmentations.
+    ``dtype`` casts params and inputs (e.g. ``jnp.float64``, which needs ``jax_enable_x64``).
     """
     x_train, y_train, x_test, y_test = dataset
+    if dtype is not None:
+        x_train, x_test = np.asarray(x_train, dtype), np.asarray(x_test, dtype)
     n = len(x_train)
     if not 1 <= batch_size <= n:
         raise ValueError(f"jaxconv.train: `batch_size` (={batch_size}) must be between 1 and the "
@@ -211,8 +217,9 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     config = {"model": model.name, "data": data_name, "ops": ops_name, "seed": seed,
               "optimizer": optimizer, "lr": lr, "batch_size": batch_size, "epochs": epochs,
               "schedule": schedule, "weight_decay": weight_decay,
-              "augment": getattr(augment, "__name__", "custom") if augment else "none"}
-    state = init_state(model, opt, dataset.input_shape, seed)
+              "augment": getattr(augment, "__name__", "custom") if augment else "none",
+              "dtype": jnp.dtype(dtype or jnp.float32).name}
+    state = init_state(model, opt, dataset.input_shape, seed, dtype)
     out = pathlib.Path(out_dir) if out_dir is not None else None
     history: list[dict] = []
     start_epoch = 0
