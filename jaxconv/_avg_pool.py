@@ -33,7 +33,7 @@ from . import _args, _windows
 
 
 class AvgConfig(NamedTuple):
-    window: _windows.PoolConfig
+    window: _windows.Window
     count_include_pad: bool
     divisor_override: int | None
 

@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from . import _args
+from . import _args, _lowering, _windows
 
 _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
 
@@ -70,56 +70,150 @@ def _rot180(w):
     return lax.rev(w, tuple(range(2, w.ndim)))
 
 
+def _lax_conv(lhs, rhs, stride, padding, n, specs, *, lhs_dilation=None, rhs_dilation=None,
+              feature_group_count=1, batch_group_count=1):
+    return lax.conv_general_dilated(
+        lhs, rhs, stride, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
+        dimension_numbers=tuple(_spec(a, b, n) for a, b in specs),
+        feature_group_count=feature_group_count, batch_group_count=batch_group_count,
+        preferred_element_type=_args.acc_dtype(lhs.dtype))
+
+
 def forward(x, w, b, cfg: ConvConfig):
-    """Eq. 4/7 with lax: ``(N, C, *S), (D, C//g, *K), (D,) | None -> (N, D, *O)``."""
+    """Eq. 4/7 as one ``lax.conv_general_dilated``: ``(N, C, *S), (D, C//g, *K), (D,) | None ->
+    (N, D, *O)``. This is also the forward of :mod:`jaxconv.autodiff`."""
     n = w.ndim - 2
+    y = _lax_conv(x, _rot180(w) if cfg.flip else w, cfg.stride, cfg.padding, n,
+                  (("N", "C"), ("O", "I"), ("N", "C")), rhs_dilation=cfg.dilation,
+                  feature_group_count=cfg.groups)
+    return _add_bias(y, b, cfg).astype(x.dtype)
+
+
+def _add_bias(y, b, cfg):
+    return y + b.astype(y.dtype).reshape((1, -1) + (1,) * (y.ndim - 2)) if cfg.has_bias else y
+
+
+def correlate_taps(x, w_eff, win: _windows.Window, groups: int):
+    """Eq. 7 term by term: ``y[n,g,d,o] = sum_{c,t} w[g,d,c,t] * x_tap_t[n,g,c,o]``, one
+    broadcast multiply-add per input channel and kernel tap (``C // groups * K`` of them), all
+    fused by XLA into one loop. ``(N, C, *S), (D, C//g, *K) -> (N, D, *O)`` in the accumulation
+    dtype; for small ``C // groups * K`` (first layers, depthwise)."""
+    n = w_eff.ndim - 2
     acc = _args.acc_dtype(x.dtype)
-    y = lax.conv_general_dilated(
-        x, _rot180(w) if cfg.flip else w, cfg.stride, cfg.padding, rhs_dilation=cfg.dilation,
-        dimension_numbers=(_spec("N", "C", n), _spec("O", "I", n), _spec("N", "C", n)),
-        feature_group_count=cfg.groups, preferred_element_type=acc)
-    if cfg.has_bias:
-        y = y + b.astype(acc).reshape((1, -1) + (1,) * n)
-    return y.astype(x.dtype)
+    (nb, c), (d, cg) = x.shape[:2], w_eff.shape[:2]
+    dg = d // groups
+    wg = w_eff.astype(acc).reshape((groups, dg, cg, win.taps))
+    terms = []
+    for t, tap in enumerate(_windows.taps(_windows.pad(x.astype(acc), win, 0), win)):
+        tap = tap.reshape((nb, groups, cg) + win.out_sizes)
+        terms += [tap[:, :, ci:ci + 1] * wg[:, :, ci, t].reshape((1, groups, dg) + (1,) * n)
+                  for ci in range(cg)]
+    return _windows.materialize(_windows.sum_terms(terms)).reshape((nb, d) + win.out_sizes)
 
 
-def input_grad(delta, w_eff, in_sizes, stride, padding, dilation, groups, out_dtype):
-    """Eq. 16-21: ``(N, D, *O), (D, C//g, *K) -> (N, C, *S)``, a full convolution of the
-    stride-dilated deltas with the rotated, channel-swapped kernel, cropped by the padding."""
+def input_grad(delta, w_eff, win: _windows.Window, groups: int, out_dtype, method: str = "lax"):
+    """Eq. 16-21: ``(N, D, *O), (D, C//g, *K) -> (N, C, *S)``; ``win`` is the forward's window.
+
+    ``"lax"``: one full convolution of the stride-dilated deltas with the rotated, channel-swapped
+    kernel, cropped by the padding (Eq. 21 as written). ``"col2im"``: the same sum split by
+    kernel tap, Eq. 20: ``dx_tap_t[n,c,o] = sum_d w[d,c,t] delta[n,d,o]`` (one matrix product for
+    all taps), then each tap's part added back where tap ``t`` was read (``_windows.fold``)."""
+    if method == "col2im":
+        dx = _input_grad_col2im(delta, w_eff, win, groups)
+    else:
+        dx = _input_grad_lax(delta, w_eff, win, groups)
+    return dx.astype(out_dtype)
+
+
+def _input_grad_lax(delta, w_eff, win, groups):
     n = w_eff.ndim - 2
     d, cg = w_eff.shape[:2]
     ks = w_eff.shape[2:]
     w_rot = _rot180(w_eff)
     if groups == 1:
-        rhs_spec = _spec("I", "O", n)          # (D, C, *K) read as I=D, O=C: no data movement
+        rhs_spec = ("I", "O")                  # (D, C, *K) read as I=D, O=C: no data movement
     else:                                     # (g*D/g, C/g, K) -> (g*C/g, D/g, K)
         w_rot = w_rot.reshape((groups, d // groups, cg) + ks).swapaxes(1, 2)
         w_rot = w_rot.reshape((groups * cg, d // groups) + ks)
-        rhs_spec = _spec("O", "I", n)
+        rhs_spec = ("O", "I")
     pads = tuple(((k - 1) * r - lo, size + lo - 1 - (o - 1) * s)
                  for k, r, (lo, _), size, o, s in
-                 zip(ks, dilation, padding, in_sizes, delta.shape[2:], stride))
-    dx = lax.conv_general_dilated(
-        delta, w_rot, (1,) * n, pads, lhs_dilation=stride, rhs_dilation=dilation,
-        dimension_numbers=(_spec("N", "C", n), rhs_spec, _spec("N", "C", n)),
-        feature_group_count=groups, preferred_element_type=_args.acc_dtype(delta.dtype))
-    return dx.astype(out_dtype)
+                 zip(ks, win.dilation, win.padding, win.in_sizes, win.out_sizes, win.stride))
+    return _lax_conv(delta, w_rot, (1,) * n, pads, n, (("N", "C"), rhs_spec, ("N", "C")),
+                     lhs_dilation=win.stride, rhs_dilation=win.dilation,
+                     feature_group_count=groups)
 
 
-def weight_grad(x, delta, kernel_sizes, stride, padding, dilation, groups, out_dtype):
-    """Eq. 13-14: ``(N, C, *S), (N, D, *O) -> (D, C//g, *K)``, the correlation of the padded
-    input with the deltas (dilated by the stride), contracted over the batch axis."""
+def _input_grad_col2im(delta, w_eff, win, groups):
+    acc = _args.acc_dtype(delta.dtype)
+    nb, d = delta.shape[:2]
+    cg = w_eff.shape[1]
+    dg = d // groups
+    k = win.taps
+    wk = w_eff.astype(acc).reshape((groups, dg, cg * k))
+    dl = delta.astype(acc).reshape((nb, groups, dg, -1))
+    # dp[g, c*K + t, n, o] = sum_d w[g, d, c, t] * delta[n, g, d, o]
+    dp = lax.dot_general(wk, dl, (((1,), (2,)), ((0,), (1,))))
+    dp = dp.reshape((groups, cg, k, nb) + win.out_sizes)
+    parts = (jnp.moveaxis(dp[:, :, t], 2, 0).reshape((nb, groups * cg) + win.out_sizes)
+             for t in range(k))
+    return _windows.fold(parts, win)
+
+
+def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: str = "lax"):
+    """Eq. 13-14: ``(N, C, *S), (N, D, *O) -> (D, C//g, *K)``.
+
+    ``"lax"``: one convolution correlating the padded input with the deltas (dilated by the
+    stride), contracted over the batch axis (Eq. 14). ``"gemm"``: Eq. 13 as one matrix product
+    ``dw[d, (c,t)] = sum_{n,o} delta[n,d,o] * x_tap_t[n,c,o]`` over the stacked input taps.
+    ``"taps"``: Eq. 13 as one multiply-and-reduce over ``(n, o)`` per input channel and tap (for
+    small ``C // groups * K``: depthwise and first layers)."""
+    if method == "gemm":
+        dw = _weight_grad_gemm(x, delta, win, groups)
+    elif method == "taps":
+        dw = _weight_grad_taps(x, delta, win, groups)
+    else:
+        dw = _weight_grad_lax(x, delta, win, groups)
+    return dw.astype(out_dtype)
+
+
+def _weight_grad_lax(x, delta, win, groups):
     n = x.ndim - 2
     pads = tuple((lo, hi - (size + lo + hi - 1 - (o - 1) * s - (k - 1) * r))
                  for (lo, hi), size, o, s, k, r in
-                 zip(padding, x.shape[2:], delta.shape[2:], stride, kernel_sizes, dilation))
+                 zip(win.padding, win.in_sizes, win.out_sizes, win.stride, win.window,
+                     win.dilation))
     # lhs: channels play the batch role, batch plays the feature role (the contraction axis);
     # rhs: deltas with D as output feature and N as input feature; out: (D, C // groups, *K).
-    dw = lax.conv_general_dilated(
-        x, delta, dilation, pads, rhs_dilation=stride,
-        dimension_numbers=(_spec("C", "N", n), _spec("I", "O", n), _spec("C", "N", n)),
-        batch_group_count=groups, preferred_element_type=_args.acc_dtype(x.dtype))
-    return dw.astype(out_dtype)
+    return _lax_conv(x, delta, win.dilation, pads, n, (("C", "N"), ("I", "O"), ("C", "N")),
+                     rhs_dilation=win.stride, batch_group_count=groups)
+
+
+def _weight_grad_gemm(x, delta, win, groups):
+    acc = _args.acc_dtype(x.dtype)
+    nb, c = x.shape[:2]
+    d = delta.shape[1]
+    cg, dg = c // groups, d // groups
+    taps = [t.reshape((nb, groups, cg, -1))
+            for t in _windows.taps(_windows.pad(x.astype(acc), win, 0), win)]
+    patches = jnp.stack(taps, axis=3).reshape((nb, groups, cg * win.taps, -1))
+    dl = delta.astype(acc).reshape((nb, groups, dg, -1))
+    dw = lax.dot_general(dl, patches, (((0, 3), (0, 3)), ((1,), (1,))))   # (G, D/G, C/G*K)
+    return dw.reshape((d, cg) + win.window)
+
+
+def _weight_grad_taps(x, delta, win, groups):
+    acc = _args.acc_dtype(x.dtype)
+    nb, c = x.shape[:2]
+    d = delta.shape[1]
+    cg, dg = c // groups, d // groups
+    dl = delta.astype(acc).reshape((nb, groups, dg, -1))
+    cols = []
+    for tap in _windows.taps(_windows.pad(x.astype(acc), win, 0), win):
+        tap = tap.reshape((nb, groups, cg, -1))
+        cols.append(jnp.stack([jnp.sum(jnp.sum(dl * tap[:, :, ci:ci + 1], axis=3), axis=0)
+                               for ci in range(cg)], axis=-1))            # (G, D/G, C/G)
+    return jnp.stack(cols, axis=-1).reshape((d, cg) + win.window)
 
 
 def bias_grad(delta, out_dtype):
@@ -128,14 +222,30 @@ def bias_grad(delta, out_dtype):
     return jnp.sum(delta, axis=axes, dtype=_args.acc_dtype(delta.dtype)).astype(out_dtype)
 
 
+def _window(x, w, cfg: ConvConfig) -> _windows.Window:
+    return _windows.conv_window(x.shape[2:], w.shape[2:], cfg.stride, cfg.dilation, cfg.padding)
+
+
+def _methods(x, w, cfg: ConvConfig) -> _lowering.ConvMethods:
+    return _lowering.conv_methods(x.shape, w.shape, _window(x, w, cfg), cfg.groups, x.dtype)
+
+
+def forward_rule(x, w, b, cfg: ConvConfig):
+    """The forward of the hand-written rule: Eq. 7, lowered as :mod:`jaxconv._lowering` picks."""
+    if _methods(x, w, cfg).forward == "taps":
+        y = correlate_taps(x, _rot180(w) if cfg.flip else w, _window(x, w, cfg), cfg.groups)
+        return _add_bias(y, b, cfg).astype(x.dtype)
+    return forward(x, w, b, cfg)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _conv(x, w, b, cfg):
-    return forward(x, w, b, cfg)
+    return forward_rule(x, w, b, cfg)
 
 
 # _conv_fwd :: (x, w, b) -> (y, (x, w))
 def _conv_fwd(x, w, b, cfg):
-    return forward(x, w, b, cfg), (x, w)
+    return forward_rule(x, w, b, cfg), (x, w)
 
 
 # _conv_bwd :: (cfg, (x, w), CT y) -> (CT x, CT w, CT b)
@@ -145,10 +255,9 @@ def _conv_bwd(cfg, res, delta):
     if x.shape[0] == 0:   # empty batch: no deltas, nothing to correlate
         dx, dw_eff = jnp.zeros_like(x), jnp.zeros_like(w)
     else:
-        dx = input_grad(delta, w_eff, x.shape[2:], cfg.stride, cfg.padding, cfg.dilation,
-                        cfg.groups, x.dtype)
-        dw_eff = weight_grad(x, delta, w.shape[2:], cfg.stride, cfg.padding, cfg.dilation,
-                             cfg.groups, w.dtype)
+        win, methods = _window(x, w, cfg), _methods(x, w, cfg)
+        dx = input_grad(delta, w_eff, win, cfg.groups, x.dtype, methods.input_grad)
+        dw_eff = weight_grad(x, delta, win, cfg.groups, w.dtype, methods.weight_grad)
     dw = _rot180(dw_eff) if cfg.flip else dw_eff
     db = bias_grad(delta, x.dtype) if cfg.has_bias else None   # b shares x's dtype
     return dx, dw, db

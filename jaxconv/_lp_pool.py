@@ -34,7 +34,7 @@ from . import _args, _windows
 
 
 class LpConfig(NamedTuple):
-    window: _windows.PoolConfig
+    window: _windows.Window
     p: float
 
 

@@ -38,7 +38,7 @@ from jax import lax
 from . import _windows
 
 
-def forward_with_index(x, cfg: _windows.PoolConfig):
+def forward_with_index(x, cfg: _windows.Window):
     """``(N, C, *L) -> ((N, C, *O) max, (N, C, *O) winning tap index)``."""
     xp = _windows.pad(x, cfg, -np.inf)
     first = _windows.first_real_tap(cfg)
@@ -54,10 +54,10 @@ def forward_with_index(x, cfg: _windows.PoolConfig):
         take = (v > best) | jnp.isnan(v)
         best = jnp.where(take, v, best)
         idx = jnp.where(take, jnp.asarray(t, idt), idx)
-    return best, idx
+    return _windows.materialize(best), _windows.materialize(idx)
 
 
-def route(delta, idx, cfg: _windows.PoolConfig):
+def route(delta, idx, cfg: _windows.Window):
     """``(N, C, *O) deltas, (N, C, *O) winners -> (N, C, *L)``: each delta to its winner."""
     zero = jnp.zeros((), delta.dtype)
     parts = (jnp.where(idx == t, delta, zero) for t in range(cfg.taps))

@@ -1,4 +1,4 @@
-"""Window geometry shared by the pooling ops: configuration, window taps, and their transpose.
+"""Window geometry shared by pooling and convolution: window taps, and their transpose.
 
 A pooling window over one spatial axis of an input of size ``L`` with window ``k``, stride ``s``,
 dilation ``d`` and padding ``(lo, hi)`` reads, for output position ``o`` and tap ``m``::
@@ -21,14 +21,15 @@ from __future__ import annotations
 import itertools
 from typing import NamedTuple
 
+import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 from . import _args
 
 
-class PoolConfig(NamedTuple):
-    """Static (hashable) description of one pooling window layout."""
+class Window(NamedTuple):
+    """Static (hashable) description of one window layout (a pooling window or a conv kernel)."""
     in_sizes: tuple[int, ...]
     window: tuple[int, ...]
     stride: tuple[int, ...]
@@ -50,7 +51,16 @@ class PoolConfig(NamedTuple):
         return any((k - 1) * d + 1 > s for k, d, s in zip(self.window, self.dilation, self.stride))
 
 
-def pool_config(op, x, window, stride, padding, ceil_mode, dilation=1) -> PoolConfig:
+def conv_window(in_sizes, kernel_sizes, stride, dilation, padding) -> Window:
+    """The window layout of a convolution kernel (``padding`` as ``(low, high)`` pairs)."""
+    outs = tuple((size + lo + hi - _args.dilated_extent(k, r)) // s + 1
+                 for size, k, r, s, (lo, hi) in
+                 zip(in_sizes, kernel_sizes, dilation, stride, padding))
+    return Window(tuple(in_sizes), tuple(kernel_sizes), tuple(stride), tuple(dilation),
+                  tuple(padding), outs)
+
+
+def pool_config(op, x, window, stride, padding, ceil_mode, dilation=1) -> Window:
     """Validate pooling arguments and compute the window layout."""
     _args.check_float(op, "x", x)
     n = _args.spatial_rank(op, x)
@@ -74,7 +84,7 @@ def pool_config(op, x, window, stride, padding, ceil_mode, dilation=1) -> PoolCo
         if ceil_mode and (o - 1) * s >= size + lo:   # last window would start in the high padding
             o -= 1
         outs.append(o)
-    cfg = PoolConfig(sizes, window, stride, dilation, pads, tuple(outs))
+    cfg = Window(sizes, window, stride, dilation, pads, tuple(outs))
     for ax in range(n):
         if real_counts_1d(cfg, ax, include_pad=False).min() == 0:
             raise ValueError(
@@ -84,14 +94,14 @@ def pool_config(op, x, window, stride, padding, ceil_mode, dilation=1) -> PoolCo
     return cfg
 
 
-def _tap_positions(cfg: PoolConfig, ax: int) -> np.ndarray:
+def _tap_positions(cfg: Window, ax: int) -> np.ndarray:
     """``(O, k)`` input positions ``o*s + m*d - lo`` read by each output and tap on axis ``ax``."""
     o = np.arange(cfg.out_sizes[ax])[:, None]
     m = np.arange(cfg.window[ax])[None, :]
     return o * cfg.stride[ax] + m * cfg.dilation[ax] - cfg.padding[ax][0]
 
 
-def real_counts_1d(cfg: PoolConfig, ax: int, *, include_pad: bool) -> np.ndarray:
+def real_counts_1d(cfg: Window, ax: int, *, include_pad: bool) -> np.ndarray:
     """Taps of each window on axis ``ax`` that fall on real input, or on input plus declared
     padding when ``include_pad`` (PyTorch: the ceil-mode overhang never counts)."""
     pos = _tap_positions(cfg, ax)
@@ -100,7 +110,7 @@ def real_counts_1d(cfg: PoolConfig, ax: int, *, include_pad: bool) -> np.ndarray
     return ((pos >= lo) & (pos < hi)).sum(axis=1)
 
 
-def window_sizes(cfg: PoolConfig, *, include_pad: bool) -> np.ndarray:
+def window_sizes(cfg: Window, *, include_pad: bool) -> np.ndarray:
     """Static ``(1, 1, *O)`` float64 array: the number of counted elements in each window."""
     out = np.ones((), np.float64)
     for ax in range(len(cfg.window)):
@@ -108,7 +118,7 @@ def window_sizes(cfg: PoolConfig, *, include_pad: bool) -> np.ndarray:
     return out.reshape((1, 1) + cfg.out_sizes)
 
 
-def first_real_tap(cfg: PoolConfig) -> np.ndarray | int:
+def first_real_tap(cfg: Window) -> np.ndarray | int:
     """Static flat index (row-major window order) of the first tap on real input, per output
     position; ``0`` when there is no padding (the first tap is always real then)."""
     if all(lo == 0 for lo, _ in cfg.padding):
@@ -121,7 +131,7 @@ def first_real_tap(cfg: PoolConfig) -> np.ndarray | int:
     return flat.reshape((1, 1) + cfg.out_sizes)
 
 
-def index_dtype(cfg: PoolConfig):
+def index_dtype(cfg: Window):
     """Smallest signed integer type that holds a tap index (int8 for windows up to 127 taps)."""
     for dt in (np.int8, np.int16, np.int32):
         if cfg.taps <= np.iinfo(dt).max:
@@ -129,7 +139,7 @@ def index_dtype(cfg: PoolConfig):
     return np.int64
 
 
-def pad(x, cfg: PoolConfig, value):
+def pad(x, cfg: Window, value):
     """``(N, C, *L) -> (N, C, *((O-1)*s + (k-1)*d + 1))`` padded with ``value``: ``lo`` low, and
     on the high side exactly what the last window reads (the ceil-mode overhang included, unread
     trailing elements cropped)."""
@@ -140,7 +150,7 @@ def pad(x, cfg: PoolConfig, value):
     return lax.pad(x, np.array(value, x.dtype), cfg_pad)
 
 
-def taps(xp, cfg: PoolConfig):
+def taps(xp, cfg: Window):
     """Yield the ``K`` window taps of a padded input, each ``(N, C, *O)``, in row-major order."""
     for off in cfg.offsets():
         start = (0, 0) + tuple(m * d for m, d in zip(off, cfg.dilation))
@@ -149,26 +159,49 @@ def taps(xp, cfg: PoolConfig):
         yield lax.slice(xp, start, limit, (1, 1) + cfg.stride)
 
 
-def fold(parts, cfg: PoolConfig):
+def fold(parts, cfg: Window):
     """Transpose of :func:`taps` (cropped by the padding): ``K x (N, C, *O) -> (N, C, *L)``.
 
     Each tap's part is spread back to the input positions ``o*s + m*d - lo`` it was read from
     (``s - 1`` zeros between entries, shifted by ``m*d - lo``; positions in the padding are
     dropped by negative edge padding), and the ``K`` results are summed.
     """
-    total = None
+    placed = []
     for off, part in zip(cfg.offsets(), parts):
         config = [(0, 0, 0), (0, 0, 0)]
         for m, d, (lo, _), size, o, s in zip(off, cfg.dilation, cfg.padding, cfg.in_sizes,
                                               cfg.out_sizes, cfg.stride):
             low = m * d - lo
             config.append((low, size - low - (o - 1) * s - 1, s - 1))
-        placed = lax.pad(part, np.array(0, part.dtype), config)
-        total = placed if total is None else total + placed
+        placed.append(lax.pad(part, np.array(0, part.dtype), config))
+    return materialize(sum_terms(placed))
+
+
+def materialize(x):
+    """``x``, unchanged (up to the sign of a zero), but computed once and stored.
+
+    XLA's CPU fusion copies cheap elementwise producers into their consumers, and a consumer that
+    reads its operand at several offsets (the taps of a window, the shifted parts of a fold)
+    then recomputes the producer once per read: a K-tap producer under a K-tap consumer costs
+    K^2. ``optimization_barrier`` would prevent that, but XLA:CPU removes barriers before fusion;
+    XLA never copies a ``reduce_window`` into such consumers, so ``x`` is passed through one that
+    is the identity: zeros interleaved along the last axis, then pairs summed (``x + 0``)."""
+    n = x.ndim
+    zero = np.array(0, x.dtype)      # a concrete zero: JAX then knows this is a differentiable sum
+    spread = lax.pad(x, zero, [(0, 0, 0)] * (n - 1) + [(0, 1, 1)])
+    return lax.reduce_window(spread, zero, lax.add, (1,) * (n - 1) + (2,), (1,) * (n - 1) + (2,),
+                             "VALID")
+
+
+def sum_terms(terms):
+    """``terms[0] + terms[1] + ...`` (in that order) of equal shapes."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
     return total
 
 
-def window_sum_transpose(g, cfg: PoolConfig):
+def window_sum_transpose(g, cfg: Window):
     """Transpose of the windowed sum ``y[o] = sum_m x_pad[o*s + m*d]``: ``(N, C, *O) ->
     (N, C, *L)``, ``dx[p] = sum over windows that contain p of g[o]``.
 
@@ -186,7 +219,7 @@ def window_sum_transpose(g, cfg: PoolConfig):
                              (1,) * (n + 2), "VALID", window_dilation=(1, 1) + cfg.dilation)
 
 
-def window_sum(xp, cfg: PoolConfig):
+def window_sum(xp, cfg: Window):
     """Windowed sum of a padded input: ``(N, C, *Lp) -> (N, C, *O)``."""
     return lax.reduce_window(xp, np.array(0, xp.dtype), lax.add, (1, 1) + cfg.window,
                              (1, 1) + cfg.stride, "VALID", window_dilation=(1, 1) + cfg.dilation)

@@ -106,6 +106,7 @@ _COMMANDS = {
     "train": (train_main, "train a model on a dataset through the hand-written rules"),
     "check": ("jaxconv.check", "verify every hand-written rule against jax.grad and finite "
                                "differences"),
+    "bench": ("jaxconv.bench", "time the hand-written rules against jax.grad (and PyTorch)"),
 }
 
 

@@ -97,7 +97,7 @@ def conv_backward(x, w, delta, *, stride=1, padding="VALID", dilation=1, groups=
     return dx, dw, db
 
 
-def _window_taps(cfg: _windows.PoolConfig, o):
+def _window_taps(cfg: _windows.Window, o):
     """Input positions (unpadded coordinates) of the taps of output ``o``, row-major order."""
     for m in _grid(cfg.window):
         yield tuple(oo * s + mm * d - lo for oo, mm, s, d, (lo, _) in
