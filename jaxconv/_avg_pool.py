@@ -54,7 +54,9 @@ def forward(x, cfg: AvgConfig):
 
 
 def spread(delta, cfg: AvgConfig):
-    """``(N, C, *O) -> (N, C, *L)``: ``delta / m`` up-sampled over every window."""
+    """``(N, C, *O) -> (N, C, *L)``: ``delta / m`` up-sampled over every window.
+
+    (:func:`jaxconv._windows.window_sum_transpose`)."""
     acc = _args.acc_dtype(delta.dtype)
     g = delta.astype(acc) / np.asarray(divisor(cfg), acc)
     return _windows.window_sum_transpose(g, cfg.window).astype(delta.dtype)

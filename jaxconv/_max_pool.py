@@ -58,8 +58,15 @@ def forward_with_index(x, cfg: _windows.Window):
 
 
 def route(delta, idx, cfg: _windows.Window):
-    """``(N, C, *O) deltas, (N, C, *O) winners -> (N, C, *L)``: each delta to its winner."""
+    """``(N, C, *O) deltas, (N, C, *O) winners -> (N, C, *L)``: each delta to its winner.
+
+    Tiling windows: one select per input element (``idx == its tap``) on the blocks laid side
+    by side. Otherwise: per tap the deltas it won, folded back (:func:`jaxconv._windows.fold`).
+    """
     zero = jnp.zeros((), delta.dtype)
+    if _windows.tiles(cfg):
+        hit = _windows.tiled(idx) == _windows.tap_grid(cfg, idx.dtype)
+        return _windows.untile(jnp.where(hit, _windows.tiled(delta), zero), cfg)
     parts = (jnp.where(idx == t, delta, zero) for t in range(cfg.taps))
     return _windows.fold(parts, cfg)
 

@@ -162,19 +162,76 @@ def taps(xp, cfg: Window):
 def fold(parts, cfg: Window):
     """Transpose of :func:`taps` (cropped by the padding): ``K x (N, C, *O) -> (N, C, *L)``.
 
-    Each tap's part is spread back to the input positions ``o*s + m*d - lo`` it was read from
-    (``s - 1`` zeros between entries, shifted by ``m*d - lo``; positions in the padding are
-    dropped by negative edge padding), and the ``K`` results are summed.
+    Each tap's part goes back to the input positions ``o*s + m*d - lo`` it was read from, and
+    the parts are summed. Computed by phase (polyphase): a padded position ``P = q*s + r``
+    receives, per axis, exactly the taps with ``m*d = j*s + r``, from output ``o = q - j``; so
+    phase ``r`` is a sum of plainly shifted parts (no interleaved zeros), and the ``prod(s)``
+    phases are interleaved once at the end. Every input element gets the sum of its own taps in
+    row-major tap order; positions in the padding are cropped away.
     """
-    placed = []
-    for off, part in zip(cfg.offsets(), parts):
-        config = [(0, 0, 0), (0, 0, 0)]
-        for m, d, (lo, _), size, o, s in zip(off, cfg.dilation, cfg.padding, cfg.in_sizes,
-                                              cfg.out_sizes, cfg.stride):
-            low = m * d - lo
-            config.append((low, size - low - (o - 1) * s - 1, s - 1))
-        placed.append(lax.pad(part, np.array(0, part.dtype), config))
-    return materialize(sum_terms(placed))
+    parts = list(parts)
+    nb, c = parts[0].shape[:2]
+    n = len(cfg.window)
+    extents = [_args.dilated_extent(k, d) for k, d in zip(cfg.window, cfg.dilation)]
+    qs = [-(-((o - 1) * s + e) // s) for o, s, e in zip(cfg.out_sizes, cfg.stride, extents)]
+    offsets = list(cfg.offsets())
+    phases = []
+    for r in itertools.product(*(range(s) for s in cfg.stride)):
+        terms = []
+        for off, part in zip(offsets, parts):
+            if any((m * d) % s != ra for m, d, s, ra in zip(off, cfg.dilation, cfg.stride, r)):
+                continue
+            config = [(0, 0, 0), (0, 0, 0)] + [
+                ((m * d) // s, q - o - (m * d) // s, 0)
+                for m, d, s, q, o in zip(off, cfg.dilation, cfg.stride, qs, cfg.out_sizes)]
+            terms.append(lax.pad(part, np.array(0, part.dtype), config))
+        phases.append(sum_terms(terms) if terms else
+                      jnp.zeros((nb, c) + tuple(qs), parts[0].dtype))
+    if len(phases) == 1:
+        full = phases[0]
+    else:   # interleave: (P, N, C, *Q) -> (N, C, Q_1, s_1, ..., Q_n, s_n) -> (N, C, *(Q * s))
+        stacked = jnp.stack(phases).reshape(tuple(cfg.stride) + (nb, c) + tuple(qs))
+        order = [n, n + 1] + [i for a in range(n) for i in (n + 2 + a, a)]
+        full = stacked.transpose(order).reshape(
+            (nb, c) + tuple(q * s for q, s in zip(qs, cfg.stride)))
+    crop = [(0, 0, 0), (0, 0, 0)] + [(-lo, size + lo - q * s, 0) for (lo, _), size, q, s in
+                                     zip(cfg.padding, cfg.in_sizes, qs, cfg.stride)]
+    return materialize(lax.pad(full, np.array(0, full.dtype), crop))
+
+
+def tiles(cfg: Window) -> bool:
+    """Whether the windows tile the input: stride = window, no dilation, no padding (trailing
+    elements that no window reads are allowed)."""
+    return (cfg.stride == cfg.window and all(d == 1 for d in cfg.dilation)
+            and all(p == (0, 0) for p in cfg.padding))
+
+
+def tap_grid(cfg: Window, dtype) -> np.ndarray:
+    """Static ``(1, 1, 1, k_1, 1, k_2, ...)`` array of row-major tap numbers, laid out as the
+    window axes of :func:`untile`."""
+    grid = np.arange(cfg.taps).reshape(cfg.window).astype(dtype)
+    shape = [1, 1]
+    for k in cfg.window:
+        shape += [1, k]
+    return grid.reshape(shape)
+
+
+def tiled(a):
+    """``(N, C, *O) -> (N, C, O_1, 1, O_2, 1, ...)``: room for the window axes of untile."""
+    shape = list(a.shape[:2])
+    for o in a.shape[2:]:
+        shape += [o, 1]
+    return a.reshape(shape)
+
+
+def untile(blocks, cfg: Window):
+    """``(N, C, O_1, k_1, O_2, k_2, ...) -> (N, C, *L)`` for tiling windows (:func:`tiles`): the
+    blocks laid side by side, zeros for trailing elements no window read."""
+    nb, c = blocks.shape[:2]
+    full = blocks.reshape((nb, c) + tuple(o * k for o, k in zip(cfg.out_sizes, cfg.window)))
+    crop = [(0, 0, 0), (0, 0, 0)] + [(0, size - o * k, 0) for size, o, k in
+                                     zip(cfg.in_sizes, cfg.out_sizes, cfg.window)]
+    return lax.pad(full, np.array(0, full.dtype), crop)
 
 
 def materialize(x):
@@ -202,21 +259,17 @@ def sum_terms(terms):
 
 
 def window_sum_transpose(g, cfg: Window):
-    """Transpose of the windowed sum ``y[o] = sum_m x_pad[o*s + m*d]``: ``(N, C, *O) ->
-    (N, C, *L)``, ``dx[p] = sum over windows that contain p of g[o]``.
+    """Transpose of the windowed sum ``y[o] = sum_t x_pad[o*s + t*d]``: ``(N, C, *O) ->
+    (N, C, *L)``, ``dx[p] = sum of g[o] over the windows o that contain p``.
 
-    The deltas are dilated by the stride (``s - 1`` zeros between entries), padded by
-    ``(k - 1)*d - lo`` low (negative crops) and summed over a window of the same size and
-    dilation: one ``reduce_window`` instead of ``K`` shifted copies.
-    """
-    config = [(0, 0, 0), (0, 0, 0)]
-    for k, d, (lo, _), size, o, s in zip(cfg.window, cfg.dilation, cfg.padding, cfg.in_sizes,
-                                         cfg.out_sizes, cfg.stride):
-        config.append(((k - 1) * d - lo, size + lo - 1 - (o - 1) * s, s - 1))
-    gd = lax.pad(g, np.array(0, g.dtype), config)
-    n = len(cfg.window)
-    return lax.reduce_window(gd, np.array(0, g.dtype), lax.add, (1, 1) + cfg.window,
-                             (1,) * (n + 2), "VALID", window_dilation=(1, 1) + cfg.dilation)
+    Tiling windows: each ``g[o]`` broadcast over its block. Otherwise the same part for every
+    tap, folded back (:func:`fold`; overlapping windows accumulate)."""
+    if tiles(cfg):
+        t = tiled(g)
+        blocks = jnp.broadcast_to(t, t.shape[:2] + tuple(
+            v for o, k in zip(cfg.out_sizes, cfg.window) for v in (o, k)))
+        return untile(blocks, cfg)
+    return fold([g] * cfg.taps, cfg)
 
 
 def window_sum(xp, cfg: Window):

@@ -14,7 +14,7 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxconv as jc
-from jaxconv import _grid
+from jaxconv import _grid, _lowering
 
 CASES = [c for op in _grid.OPS for c in _grid.cases(op)]
 EXHAUSTIVE = [c for op in ("conv", "max_pool", "avg_pool", "lp_pool")
@@ -96,3 +96,24 @@ def test_vmap_per_example_gradients(case):
     for k, parts in enumerate(stacks):
         for g_batched, g_one in zip(per_example, one_by_one(*[jnp.asarray(a) for a in parts])):
             assert_rel_close(g_batched[k], g_one, what=f"vmap example {k}")
+
+
+CONV_LOWERINGS = [
+    dict(conv_forward="lax", conv_input_grad="lax", conv_weight_grad="lax"),
+    dict(conv_forward="taps", conv_input_grad="col2im", conv_weight_grad="gemm"),
+    dict(conv_weight_grad="taps"),
+]
+
+
+@pytest.mark.parametrize("methods", CONV_LOWERINGS, ids=lambda m: "-".join(m.values()))
+@pytest.mark.parametrize("case", _grid.cases("conv"), ids=lambda c: c.id)
+def test_every_conv_lowering_equals_autodiff(case, methods):
+    """Each way jaxconv._lowering can lower the conv rule computes the same formula."""
+    with _lowering.override(**methods):
+        _check_against_autodiff(case)
+
+
+def test_lowering_override_rejects_unknown_methods():
+    with pytest.raises(ValueError, match="unknown conv_forward='fft'"):
+        with _lowering.override(conv_forward="fft"):
+            pass
