@@ -5,7 +5,9 @@ apart), warmed up, then the implementations are run *interleaved* (one call of e
 order rotating every round) for ``--repeats`` rounds; a round calls a function enough times to
 take at least ~20 ms and reports the mean per call; the table gives the median over rounds and
 the interquartile range. Every call ends in ``block_until_ready`` (JAX) or returns host values
-(PyTorch, eager, ``torch.set_num_threads`` = the number of CPU cores JAX uses).
+(PyTorch, eager, ``torch.set_num_threads`` = the number of CPU cores JAX uses). PyTorch and
+the XLA-flag variant each run in a child process of their own, so that no implementation's
+threads (OpenMP spin-waiting after PyTorch's parallel regions) slow another's.
 
 Rows:
 
@@ -13,7 +15,7 @@ Rows:
   ``jaxconv`` (hand-written rules) vs ``jaxconv.autodiff`` under ``jax.grad`` vs
   ``torch.nn.functional`` + autograd;
 * **step** rows time one jitted training step (forward, backward, Adam update) of a model;
-* the ``autodiff[eigen]`` column reruns the autodiff baseline in a child process with
+* the ``[eigen]`` columns rerun both in a child process with
   ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`` (XLA's Eigen
   convolutions instead of YNNPACK's on CPU); XLA reads flags only at start-up.
 
@@ -386,12 +388,20 @@ def run_cases(cases, impls, repeats, log=print) -> list[dict]:
     return rows
 
 
+def _torch_version() -> str | None:
+    """The installed PyTorch version, found without importing it: importing torch into this
+    process slows JAX here by a third (its thread pools), so only child processes import it."""
+    import importlib.metadata
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        return None
+    return importlib.metadata.version("torch")
+
+
 def environment() -> dict:
     import jax
     import jaxlib
-    torch = _torch()
-    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
-            "torch": None if torch is None else torch.__version__,
+    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "torch": _torch_version(),
             "backend": jax.default_backend(), "device": str(jax.devices()[0]),
             "cpu_count": os.cpu_count(), "machine": platform.machine(),
             "XLA_FLAGS": os.environ.get("XLA_FLAGS", "")}
@@ -408,9 +418,10 @@ def _ratio(row, a, b):
     return "—"
 
 
-_HEADER = ("| case | jaxconv ms (IQR) | autodiff ms (IQR) | jaxconv / autodiff | autodiff[eigen] ms "
-           "| jaxconv / autodiff[eigen] | torch ms | jaxconv / torch | jaxconv GFLOP/s (% peak) |\n"
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+_HEADER = ("| case | jaxconv ms (IQR) | autodiff ms (IQR) | jaxconv / autodiff "
+           "| jaxconv[eigen] ms | autodiff[eigen] ms | jaxconv / autodiff [eigen] | torch ms "
+           "| jaxconv / torch | jaxconv GFLOP/s (% peak) |\n"
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def _format_row(row, peak=None) -> str:
@@ -418,24 +429,29 @@ def _format_row(row, peak=None) -> str:
     if row.get("flops") and "jaxconv" in row:
         g = row["flops"] / row["jaxconv"]["median_ms"] / 1e6
         gflops = f"{g:.0f}" + (f" ({100 * g / peak:.0f}%)" if peak else "")
-    eigen = row.get("autodiff_eigen")
     return (f"| {row['name']} | {_ms(row, 'jaxconv')} | {_ms(row, 'autodiff')} | "
-            f"{_ratio(row, 'jaxconv', 'autodiff')} | {_ms(row, 'autodiff_eigen')} | "
-            f"{_ratio(row, 'jaxconv', 'autodiff_eigen') if eigen else '—'} | {_ms(row, 'torch')} | "
-            f"{_ratio(row, 'jaxconv', 'torch')} | {gflops} |")
+            f"{_ratio(row, 'jaxconv', 'autodiff')} | {_ms1(row, 'jaxconv_eigen')} | "
+            f"{_ms1(row, 'autodiff_eigen')} | {_ratio(row, 'jaxconv_eigen', 'autodiff_eigen')} | "
+            f"{_ms1(row, 'torch')} | {_ratio(row, 'jaxconv', 'torch')} | {gflops} |")
 
 
-def _eigen_child(args) -> dict[str, dict]:
-    """Run the autodiff baseline again in a child process with XLA's Eigen convolutions."""
+def _ms1(row, impl):
+    r = row.get(impl)
+    return f"{r['median_ms']:.3f}" if r else "—"
+
+
+def _child(args, impls, flags="") -> dict[str, dict]:
+    """Time ``impls`` in a child process (alone on the machine, with extra ``XLA_FLAGS``)."""
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + EIGEN_FLAG).strip()
-    cmd = [sys.executable, "-m", "jaxconv.bench", "--child", "--repeats", str(args.repeats)]
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
+    cmd = [sys.executable, "-m", "jaxconv.bench", "--child", ",".join(impls),
+           "--repeats", str(args.repeats)]
     if args.quick:
         cmd.append("--quick")
     if args.only:
         cmd += ["--only", args.only]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-    return {r["name"]: r["autodiff"] for r in json.loads(out.strip().splitlines()[-1])}
+    return {r["name"]: r for r in json.loads(out.strip().splitlines()[-1])}
 
 
 def _select(cases, only):
@@ -454,30 +470,33 @@ def main(argv=None) -> int:
     parser.add_argument("--no-eigen", action="store_true",
                         help="skip the autodiff rerun under XLA's Eigen convolutions")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 7)
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")
     cases = _select(default_cases(args.quick), args.only)
     if args.child:
-        rows = run_cases(cases, ["autodiff"], args.repeats, log=None)
+        rows = run_cases(cases, args.child.split(","), args.repeats, log=None)
         print(json.dumps(rows))
         return 0
-    if args.no_torch:
-        _TORCH.append(None)
     env = environment()
     peak = matmul_gflops()
     print(f"jaxconv bench: jax {env['jax']}, jaxlib {env['jaxlib']}, torch {env['torch']}, "
           f"{env['device']}, {env['cpu_count']} cores, XLA_FLAGS={env['XLA_FLAGS']!r}; "
           f"float32 matmul {peak:.0f} GFLOP/s; {args.repeats} interleaved rounds, median (IQR)\n")
     print(_HEADER, flush=True)
-    impls = ["jaxconv", "autodiff"] + (["torch"] if _torch() is not None else [])
-    rows = run_cases(cases, impls, args.repeats, log=None)
-    eigen = {} if args.no_eigen else _eigen_child(args)
+    rows = run_cases(cases, ["jaxconv", "autodiff"], args.repeats, log=None)
+    # Each baseline runs alone in its own process: PyTorch's OpenMP threads keep spinning after
+    # every parallel region and would slow whatever runs next on the 2 cores.
+    eigen = {} if args.no_eigen else _child(args, ["jaxconv", "autodiff"], EIGEN_FLAG)
+    torch_rows = _child(args, ["torch"]) if env["torch"] and not args.no_torch else {}
     for row in rows:
-        if row["name"] in eigen:
-            row["autodiff_eigen"] = eigen[row["name"]]
+        for impl in ("jaxconv", "autodiff"):
+            if impl in eigen.get(row["name"], {}):
+                row[f"{impl}_eigen"] = eigen[row["name"]][impl]
+        if "torch" in torch_rows.get(row["name"], {}):
+            row["torch"] = torch_rows[row["name"]]["torch"]
         print(_format_row(row, peak), flush=True)
     print("\ncompile seconds (jaxconv / autodiff): " + "; ".join(
         f"{r['name']}: {r['compile_s'].get('jaxconv', 0):.2f} / "

@@ -68,6 +68,9 @@ def train_main(argv=None) -> int:
     parser.add_argument("--on-nonfinite", choices=("stop", "skip"), default="stop",
                         help="on a NaN/inf loss or gradient: stop naming the step, or skip it")
     parser.add_argument("--progress", action="store_true", help="show a progress bar (tqdm)")
+    parser.add_argument("--xla-defaults", action="store_true",
+                        help="compile the train step with XLA's default options (by default, "
+                        "on CPU, it uses Eigen convolutions instead of YNNPACK's: faster here)")
     args = parser.parse_args(argv)
 
     import jaxconv
@@ -88,10 +91,14 @@ def train_main(argv=None) -> int:
               + ", ".join(f"{k}={v}" for k, v in recipe.items())
               + f", augment={getattr(augment, '__name__', 'none')}, seed={args.seed}",
               flush=True)
+        xla = "default" if args.xla_defaults else "auto"
+        if train.compiler_options(xla):
+            print(f"jaxconv train: XLA options {train.compiler_options(xla)} (--xla-defaults "
+                  "to use XLA's defaults)", flush=True)
         _, history = train.fit(model, ds, **recipe, momentum=args.momentum, seed=args.seed,
                                ops=ops, out_dir=args.out, resume=args.resume,
                                on_nonfinite=args.on_nonfinite, progress=args.progress,
-                               data_name=args.data, augment=augment)
+                               data_name=args.data, augment=augment, xla_options=xla)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError,
             train.NonFiniteError) as err:
         print(f"jaxconv train: error: {err}", file=sys.stderr)
