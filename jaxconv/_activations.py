@@ -13,6 +13,7 @@ tanh        ``f'(x) = 1 - t^2``, ``t = f(x)``    the output ``t``
 ==========  ==================================  ==================================
 
 relu propagates NaN (``relu(nan) = nan``) and gives NaN inputs a zero gradient, as PyTorch.
+16-bit inputs are evaluated, and differentiated, in float32 and rounded once to their dtype.
 """
 
 from __future__ import annotations
@@ -22,6 +23,16 @@ import jax.numpy as jnp
 from jax import lax
 
 from . import _args
+
+
+def _in_acc(fn):
+    """``fn`` evaluated in float32 for 16-bit inputs (then cast back), as-is otherwise."""
+    def wrapped(x):
+        return fn(x.astype(_args.acc_dtype(x.dtype))).astype(x.dtype)
+    return wrapped
+
+
+_logistic, _tanh_value = _in_acc(lax.logistic), _in_acc(lax.tanh)
 
 
 def _relu_value(x):
@@ -46,20 +57,27 @@ def _relu_bwd(mask, delta):
 _relu.defvjp(_relu_fwd, _relu_bwd)
 
 
+def _times(delta, factor):
+    """``delta * factor`` computed in float32 for 16-bit inputs, in ``delta``'s dtype."""
+    acc = _args.acc_dtype(delta.dtype)
+    return (delta.astype(acc) * factor).astype(delta.dtype)
+
+
 @jax.custom_vjp
 def _sigmoid(x):
-    return lax.logistic(x)
+    return _logistic(x)
 
 
 # _sigmoid_fwd :: x -> (s, s)
 def _sigmoid_fwd(x):
-    s = lax.logistic(x)
+    s = _logistic(x)
     return s, s
 
 
 # _sigmoid_bwd :: (s, CT s) -> (CT x,)
 def _sigmoid_bwd(s, delta):
-    return (delta * s * (1 - s),)
+    s = s.astype(_args.acc_dtype(s.dtype))
+    return (_times(delta, s * (1 - s)),)
 
 
 _sigmoid.defvjp(_sigmoid_fwd, _sigmoid_bwd)
@@ -67,18 +85,19 @@ _sigmoid.defvjp(_sigmoid_fwd, _sigmoid_bwd)
 
 @jax.custom_vjp
 def _tanh(x):
-    return lax.tanh(x)
+    return _tanh_value(x)
 
 
 # _tanh_fwd :: x -> (t, t)
 def _tanh_fwd(x):
-    t = lax.tanh(x)
+    t = _tanh_value(x)
     return t, t
 
 
 # _tanh_bwd :: (t, CT t) -> (CT x,)
 def _tanh_bwd(t, delta):
-    return (delta * (1 - t * t),)
+    t = t.astype(_args.acc_dtype(t.dtype))
+    return (_times(delta, 1 - t * t),)
 
 
 _tanh.defvjp(_tanh_fwd, _tanh_bwd)
@@ -105,5 +124,5 @@ relu = _make("relu", _relu, _FORMULAS["relu"])
 sigmoid = _make("sigmoid", _sigmoid, _FORMULAS["sigmoid"])
 tanh = _make("tanh", _tanh, _FORMULAS["tanh"])
 relu_autodiff = _make("relu", _relu_value, _FORMULAS["relu"])
-sigmoid_autodiff = _make("sigmoid", lax.logistic, _FORMULAS["sigmoid"])
-tanh_autodiff = _make("tanh", lax.tanh, _FORMULAS["tanh"])
+sigmoid_autodiff = _make("sigmoid", _logistic, _FORMULAS["sigmoid"])
+tanh_autodiff = _make("tanh", _tanh_value, _FORMULAS["tanh"])

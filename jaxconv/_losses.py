@@ -4,7 +4,7 @@ MSE (000, Eq. 9), ``y`` and ``t`` of any one shape ``(*S)``::
 
     E = 1/2 sum_p (t_p - y_p)^2                     reduction="sum" (Eq. 9 literally)
     E = 1/(2P) sum_p (t_p - y_p)^2                  reduction="mean", P = number of elements
-    dE/dy = (y - t) [/ P],   dE/dt = (t - y) [/ P]  residual: y - t
+    dE/dy = (y - t) [/ P],   dE/dt = (t - y) [/ P]  residual: y - t (float32 for 16-bit)
 
 Softmax cross-entropy, logits ``z`` ``(N, K)``, labels either integer class ids ``(N,)`` or
 probabilities ``(N, K)`` (``t``; a one-hot row for an integer label)::
@@ -57,26 +57,33 @@ def _scale(reduction, count):
 # ----------------------------------------------------------------------------------------------
 # MSE (Eq. 9)
 
-def mse_forward(y, t, reduction):
+class MseConfig(NamedTuple):
+    reduction: str
+    dtype: str          # the inputs' dtype (the residual is float32 for 16-bit inputs)
+
+
+def mse_forward(y, t, cfg: MseConfig):
     d = y.astype(_args.acc_dtype(y.dtype)) - t.astype(_args.acc_dtype(t.dtype))
-    return _reduce(0.5 * d * d, reduction, max(y.size, 1)).astype(y.dtype)
+    return _reduce(0.5 * d * d, cfg.reduction, max(y.size, 1)).astype(y.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _mse(y, t, reduction):
-    return mse_forward(y, t, reduction)
+def _mse(y, t, cfg):
+    return mse_forward(y, t, cfg)
 
 
 # _mse_fwd :: (y, t) -> (E, y - t)
-def _mse_fwd(y, t, reduction):
-    return mse_forward(y, t, reduction), y - t
+def _mse_fwd(y, t, cfg):
+    acc = _args.acc_dtype(y.dtype)
+    return mse_forward(y, t, cfg), y.astype(acc) - t.astype(acc)
 
 
-# _mse_bwd :: (reduction, y - t, CT E) -> (CT y, CT t)
-def _mse_bwd(reduction, diff, g):
-    g = g if reduction == "none" else g * _scale(reduction, max(diff.size, 1))
-    dy = (g * diff).astype(diff.dtype)
-    return dy, -dy
+# _mse_bwd :: (cfg, y - t, CT E) -> (CT y, CT t)
+def _mse_bwd(cfg, diff, g):
+    g = g.astype(diff.dtype)
+    g = g if cfg.reduction == "none" else g * _scale(cfg.reduction, max(diff.size, 1))
+    dy = g * diff
+    return dy.astype(cfg.dtype), (-dy).astype(cfg.dtype)
 
 
 _mse.defvjp(_mse_fwd, _mse_bwd)
@@ -108,7 +115,7 @@ def _make_mse(impl):
           A scalar, or ``y``'s shape for ``"none"``.
         """
         _mse_check(y, t, reduction)
-        return impl(y, t, reduction)
+        return impl(y, t, MseConfig(reduction, jnp.dtype(y.dtype).name))
     return mse
 
 
