@@ -43,15 +43,18 @@ def _check_reduction(op, reduction):
 
 
 def _reduce(per_item, reduction, count):
+    """``"none"``, ``"sum"``, or ``"mean"`` over ``count`` items (NaN for none, as PyTorch)."""
     if reduction == "none":
         return per_item
     total = jnp.sum(per_item)
-    return total / count if reduction == "mean" else total
+    if reduction == "sum":
+        return total
+    return total / count if count else jnp.full((), jnp.nan, total.dtype)
 
 
 def _scale(reduction, count):
     """dE/d(per_item) for the reduction: ``1/count`` for "mean", else 1."""
-    return 1.0 / count if reduction == "mean" else 1.0
+    return 1.0 / count if reduction == "mean" and count else 1.0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -64,7 +67,7 @@ class MseConfig(NamedTuple):
 
 def mse_forward(y, t, cfg: MseConfig):
     d = y.astype(_args.acc_dtype(y.dtype)) - t.astype(_args.acc_dtype(t.dtype))
-    return _reduce(0.5 * d * d, cfg.reduction, max(y.size, 1)).astype(y.dtype)
+    return _reduce(0.5 * d * d, cfg.reduction, y.size).astype(y.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -81,7 +84,7 @@ def _mse_fwd(y, t, cfg):
 # _mse_bwd :: (cfg, y - t, CT E) -> (CT y, CT t)
 def _mse_bwd(cfg, diff, g):
     g = g.astype(diff.dtype)
-    g = g if cfg.reduction == "none" else g * _scale(cfg.reduction, max(diff.size, 1))
+    g = g if cfg.reduction == "none" else g * _scale(cfg.reduction, diff.size)
     dy = g * diff
     return dy.astype(cfg.dtype), (-dy).astype(cfg.dtype)
 
@@ -127,6 +130,12 @@ class XentConfig(NamedTuple):
     dtype: str          # the logits' dtype (the log-softmax residual is kept in float32 for 16-bit)
 
 
+def _finite_where_unused(t, ls):
+    """``ls`` with ``-inf`` replaced by 0 where ``t == 0``: a class of probability 0 adds
+    nothing, even when its logit is -inf (``0 * log 0 = 0``, as in PyTorch)."""
+    return jnp.where((t == 0) & jnp.isneginf(ls), jnp.zeros((), ls.dtype), ls)
+
+
 def _log_softmax(z):
     s = z - jnp.max(z, axis=1, keepdims=True)
     return s - jnp.log(jnp.sum(jnp.exp(s), axis=1, keepdims=True))
@@ -144,10 +153,10 @@ def _xent_parts(z, labels, cfg: XentConfig):
     """``(E, log_softmax(z))`` for logits ``(N, K)`` and labels ``(N,)`` or ``(N, K)``."""
     ls = _log_softmax(z.astype(_args.acc_dtype(z.dtype)))
     t, valid = _targets(labels, z.shape[1], ls.dtype)
-    per = -jnp.sum(t * ls, axis=1)
+    per = -jnp.sum(t * _finite_where_unused(t, ls), axis=1)
     if valid is not None:
         per = jnp.where(valid, per, jnp.nan)
-    return _reduce(per, cfg.reduction, max(z.shape[0], 1)).astype(z.dtype), ls
+    return _reduce(per, cfg.reduction, z.shape[0]).astype(z.dtype), ls
 
 
 def xent_forward(z, labels, cfg: XentConfig):
@@ -171,11 +180,12 @@ def _xent_bwd(cfg, res, g):
     n, k = ls.shape
     t, valid = _targets(labels, k, ls.dtype)
     gn = (g if cfg.reduction == "none" else jnp.broadcast_to(g, (n,))).astype(ls.dtype)
-    gn = gn * _scale(cfg.reduction, max(n, 1))
+    gn = gn * _scale(cfg.reduction, n)
     dz = (jnp.exp(ls) * jnp.sum(t, axis=1, keepdims=True) - t) * gn[:, None]
     if valid is not None:                    # integer labels: no cotangent for them
         return jnp.where(valid[:, None], dz, jnp.nan).astype(cfg.dtype), None
-    return dz.astype(cfg.dtype), (-ls * gn[:, None]).astype(labels.dtype)
+    dt = -_finite_where_unused(t, ls) * gn[:, None]
+    return dz.astype(cfg.dtype), dt.astype(labels.dtype)
 
 
 _xent.defvjp(_xent_fwd, _xent_bwd)

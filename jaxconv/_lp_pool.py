@@ -17,7 +17,7 @@ window) the gradient is defined as 0: that window contributes nothing, and no Na
 For ``x >= 0`` (or even ``p``) this equals PyTorch's ``lp_pool``, which uses ``x^p`` rather than
 ``|x|^p`` and is therefore not a norm for odd ``p`` on negative inputs.
 
-Residuals: ``x`` and ``y``.
+Residuals: ``x`` and ``y`` (``y`` unrounded, in float32, for 16-bit inputs).
 """
 
 from __future__ import annotations
@@ -42,12 +42,16 @@ def _abs_pow(x, p):
     return x * x if p == 2 else jnp.abs(x) ** p
 
 
-def forward(x, cfg: LpConfig):
-    """``(N, C, *L) -> (N, C, *O)``, accumulated in float32 for 16-bit inputs."""
+def _norms(x, cfg: LpConfig):
+    """``(N, C, *L) -> (N, C, *O)`` window norms in the accumulation dtype (float32 for 16-bit)."""
     xa = x.astype(_args.acc_dtype(x.dtype))
     s = _windows.window_sum(_windows.pad(_abs_pow(xa, cfg.p), cfg.window, 0), cfg.window)
-    y = jnp.sqrt(s) if cfg.p == 2 else s ** (1.0 / cfg.p)
-    return y.astype(x.dtype)
+    return jnp.sqrt(s) if cfg.p == 2 else s ** (1.0 / cfg.p)
+
+
+def forward(x, cfg: LpConfig):
+    """``(N, C, *L) -> (N, C, *O)``, accumulated in float32 for 16-bit inputs."""
+    return _norms(x, cfg).astype(x.dtype)
 
 
 def backward(x, y, delta, cfg: LpConfig):
@@ -68,10 +72,10 @@ def _lp_pool(x, cfg):
     return forward(x, cfg)
 
 
-# _lp_pool_fwd :: x -> (y, (x, y))
+# _lp_pool_fwd :: x -> (y, (x, y in float32 for 16-bit inputs))
 def _lp_pool_fwd(x, cfg):
-    y = forward(x, cfg)
-    return y, (x, y)
+    y = _norms(x, cfg)
+    return y.astype(x.dtype), (x, y)
 
 
 # _lp_pool_bwd :: (cfg, (x, y), CT y) -> (CT x,)

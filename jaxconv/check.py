@@ -23,8 +23,10 @@ import numpy as np
 
 DTYPES = {"bf16": "bfloat16", "f16": "float16", "f32": "float32", "f64": "float64"}
 # (vs jax.grad rel, vs finite differences rel) per dtype
+# None: not checked. 16-bit rows are judged against the float64 gradient instead (a directional
+# derivative of a 16-bit gradient can cancel to nothing, so finite differences say little there).
 TOLERANCE = {"float64": (1e-12, 1e-6), "float32": (1e-5, 1e-4),
-             "float16": (None, 5e-2), "bfloat16": (None, 2e-1)}
+             "float16": (None, None), "bfloat16": (None, None)}
 
 
 @dataclasses.dataclass
@@ -43,6 +45,11 @@ class Row:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+
+def _eps(name) -> float:
+    import jax.numpy as jnp
+    return float(jnp.finfo(name).eps)
 
 
 def _max_abs(a):
@@ -124,10 +131,11 @@ def run(ops, dtypes, quick=False):
                 ad_tol, fd_tol = TOLERANCE[dtype]
                 if ad_tol is not None and errs[1] > ad_tol:
                     row.failures.append(f"{case.id}: vs jax.grad rel {errs[1]:.2e} > {ad_tol:g}")
-                if errs[3] > fd_tol:
+                if fd_tol is not None and errs[3] > fd_tol:
                     row.failures.append(f"{case.id}: vs finite differences rel {errs[3]:.2e} "
                                         f"> {fd_tol:g}")
-                if ad_tol is None and errs[4] > 1.5 * errs[5] + 1e-3:
+                slack = _eps(dtype) / 8
+                if ad_tol is None and errs[4] > 1.5 * errs[5] + slack:
                     row.failures.append(f"{case.id}: vs f64 {errs[4]:.2e}, worse than jax.grad's "
                                         f"{errs[5]:.2e}")
             yield row
@@ -140,8 +148,10 @@ _HEADER = ("| op | dtype | configs | vs jax.grad max abs | vs jax.grad rel "
 
 
 def _format_row(r: Row) -> str:
+    fd = ((f"{r.fd_abs:.2e}", f"{r.fd_rel:.2e}") if TOLERANCE[r.dtype][1] is not None
+          else ("—", "—"))
     return (f"| {r.op} | {r.dtype} | {r.configs} | {r.ad_abs:.2e} | {r.ad_rel:.2e} "
-            f"| {r.fd_abs:.2e} | {r.fd_rel:.2e} | {r.ref_ours:.2e} | {r.ref_autodiff:.2e} "
+            f"| {fd[0]} | {fd[1]} | {r.ref_ours:.2e} | {r.ref_autodiff:.2e} "
             f"| {'yes' if r.ok else 'NO'} |")
 
 

@@ -45,12 +45,13 @@ def compare_with_autodiff(f, f_ad, args):
         return "rejected"
     out_ad, vjp_ad = jax.vjp(f_ad, *args)
     assert out.shape == out_ad.shape and out.dtype == out_ad.dtype
-    np.testing.assert_allclose(out, out_ad, rtol=RTOL, atol=RTOL * float(jnp.max(jnp.abs(out_ad), initial=1)))
-    ct = jnp.asarray(np.random.default_rng(0).standard_normal(out.shape))
+    tol = RTOL if out.dtype == jnp.float64 else 1e-6
+    np.testing.assert_allclose(out, out_ad, rtol=tol, atol=tol * float(jnp.max(jnp.abs(out_ad), initial=1)))
+    ct = jnp.asarray(np.random.default_rng(0).standard_normal(out.shape), out.dtype)
     for g, g_ad, a in zip(vjp(ct), vjp_ad(ct), args):
         assert g.shape == a.shape and g.dtype == a.dtype
         scale = float(jnp.max(jnp.abs(g_ad), initial=1e-300))
-        assert float(jnp.max(jnp.abs(g - g_ad), initial=0)) <= RTOL * scale
+        assert float(jnp.max(jnp.abs(g - g_ad), initial=0)) <= tol * scale
     return "compared"
 
 
@@ -119,3 +120,64 @@ def test_avg_pool_random_configurations(config):
 @given(pool_configs("lp_pool"))
 def test_lp_pool_random_configurations(config):
     _pool_test("lp_pool", config)
+
+
+@st.composite
+def dense_configs(draw):
+    n, i, o = draw(st.integers(0, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    w_in = draw(st.one_of(st.just(i), st.integers(1, 6)))           # sometimes mismatched
+    shapes = [draw(st.sampled_from([(n, i), (n, i, 2), (i,)])), (w_in, o)]
+    if draw(st.booleans()):
+        shapes.append(draw(st.sampled_from([(o,), (o + 1,)])))
+    return shapes
+
+
+@given(dense_configs())
+def test_dense_random_configurations(shapes):
+    rng = np.random.default_rng(2)
+    args = [jnp.asarray(rng.standard_normal(s)) for s in shapes]
+    compare_with_autodiff(jax.jit(jc.dense), jax.jit(jc.autodiff.dense), args)
+
+
+@given(st.sampled_from(["relu", "sigmoid", "tanh"]),
+       st.lists(st.integers(0, 4), min_size=0, max_size=4),
+       st.sampled_from([np.float64, np.float32, np.int32]))
+def test_activations_random_shapes_and_dtypes(name, shape, dtype):
+    x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+    x = x + np.copysign(0.05, x) if dtype != np.int32 else x       # relu: away from the kink
+    compare_with_autodiff(jax.jit(getattr(jc, name)), jax.jit(getattr(jc.autodiff, name)),
+                          [jnp.asarray(x)])
+
+
+@st.composite
+def loss_configs(draw):
+    n, k = draw(st.integers(0, 5)), draw(st.integers(1, 5))
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    kind = draw(st.sampled_from(["mse", "int", "prob"]))
+    rng = np.random.default_rng(draw(st.integers(0, 99)))
+    logits = rng.standard_normal((n, k))
+    if kind == "mse":
+        t_shape = draw(st.sampled_from([(n, k), (n,), (n, k, 1)]))
+        return "mse", [logits, rng.standard_normal(t_shape)], {"reduction": reduction}
+    if kind == "int":
+        hi = draw(st.sampled_from([k, k + 1]))                      # sometimes out of range
+        labels = rng.integers(0, hi, draw(st.sampled_from([(n,), (n, 1)])))
+        return "softmax_cross_entropy_int", [logits, labels], {"reduction": reduction}
+    p = rng.random(draw(st.sampled_from([(n, k), (n, k + 1)])))
+    return "softmax_cross_entropy", [logits, p / p.sum(axis=-1, keepdims=True).clip(1e-9)], {
+        "reduction": reduction}
+
+
+@given(loss_configs())
+def test_losses_random_configurations(config):
+    name, arrays, kw = config
+    if name == "softmax_cross_entropy_int":
+        logits, labels = arrays
+        labels = jnp.asarray(labels)
+        compare_with_autodiff(lambda z: jc.softmax_cross_entropy(z, labels, **kw),
+                              lambda z: jc.autodiff.softmax_cross_entropy(z, labels, **kw),
+                              [jnp.asarray(logits)])
+        return
+    compare_with_autodiff(lambda *a: getattr(jc, name)(*a, **kw),
+                          lambda *a: getattr(jc.autodiff, name)(*a, **kw),
+                          [jnp.asarray(a) for a in arrays])

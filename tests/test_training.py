@@ -329,3 +329,22 @@ def test_cli_reports_errors_cleanly(tmp_path, capsys):
     assert "lacks train-images-idx3-ubyte" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         cli.main(["train", "--model", "resnet"])
+
+
+@pytest.mark.parametrize("kind", ["truncated", "other model", "not a checkpoint"])
+def test_cli_resume_rejects_bad_checkpoints(tmp_path, capsys, kind):
+    run = ["train", "--data", "synthetic", "--epochs", "1", "--out", str(tmp_path)]
+    if kind == "not a checkpoint":
+        (tmp_path / "checkpoint.npz").write_text("import os; os.system('echo pwned')\n")
+    else:
+        assert cli.main(run + (["--model", "mlp"] if kind == "other model" else [])) == 0
+        if kind == "truncated":
+            blob = (tmp_path / "checkpoint.npz").read_bytes()
+            (tmp_path / "checkpoint.npz").write_bytes(blob[: len(blob) // 3])
+    capsys.readouterr()
+    assert cli.main(run + ["--resume"]) == 1
+    err = capsys.readouterr().err
+    expected = {"truncated": "not a readable jaxconv checkpoint",
+                "other model": "was written with model='mlp'",
+                "not a checkpoint": "not a readable jaxconv checkpoint"}[kind]
+    assert expected in err and "pwned" not in err
