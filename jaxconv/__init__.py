@@ -12,16 +12,18 @@ from ._activations import sigmoid as sigmoid
 from ._activations import tanh as tanh
 from ._avg_pool import avg_pool as avg_pool
 from ._conv import conv as conv
+from ._conv_transpose import conv_transpose as conv_transpose
 from ._dense import dense as dense
 from ._dropout import dropout as dropout
 from ._losses import mse as mse
 from ._losses import softmax_cross_entropy as softmax_cross_entropy
 from ._lp_pool import lp_pool as lp_pool
 from ._max_pool import max_pool as max_pool
+from ._max_pool import max_unpool as max_unpool
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "autodiff", "avg_pool", "conv", "dense", "dropout", "lp_pool", "max_pool", "mse", "relu",
+    "autodiff", "avg_pool", "conv", "conv_transpose", "dense", "dropout", "lp_pool", "max_pool", "max_unpool", "mse", "relu",
     "sigmoid", "softmax_cross_entropy", "tanh", "textbook",
 ]

@@ -34,7 +34,9 @@ Backward, with ``delta = dE/dy`` of shape ``(N, D, *O)`` (Eq. 15):
   convolution of the regrouped kernel; weight gradient: ``batch_group_count = groups``).
 * ``flip=True``: the rules run on ``w_eff = rot180(w)`` and ``dE/dw = rot180(dE/dw_eff)``.
 
-Residuals: ``x`` and ``w`` (both formulas need them; nothing else is saved).
+Residuals: ``x`` (for the weight gradient) and ``w`` (for the input gradient), each saved only
+if that gradient is requested (``symbolic_zeros``): the first layer's input gradient, which no
+one asks for, is neither saved for nor computed.
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
-from . import _args, _lowering, _windows
+from . import _args, _lowering, _pad, _windows
 
 _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
 
@@ -59,6 +62,19 @@ class ConvConfig(NamedTuple):
     groups: int
     flip: bool
     has_bias: bool
+    x_shape: tuple[int, ...]          # (N, C, *S)
+    w_shape: tuple[int, ...]          # (D, C // groups, *K)
+    dtype: str
+
+    @property
+    def window(self) -> _windows.Window:
+        return _windows.conv_window(self.x_shape[2:], self.w_shape[2:], self.stride,
+                                    self.dilation, self.padding)
+
+    @property
+    def methods(self) -> _lowering.ConvMethods:
+        return _lowering.conv_methods(self.x_shape, self.w_shape, self.window, self.groups,
+                                      self.dtype)
 
 
 def _spec(first: str, second: str, n: int) -> str:
@@ -79,25 +95,33 @@ def _lax_conv(lhs, rhs, stride, padding, n, specs, *, lhs_dilation=None, rhs_dil
         preferred_element_type=_args.acc_dtype(lhs.dtype))
 
 
+def correlate(x, w_eff, win: _windows.Window, groups: int, method: str = "lax"):
+    """Eq. 7 without the bias: ``(N, C, *S), (D, C//g, *K) -> (N, D, *O)`` in the
+    accumulation dtype (float32 for 16-bit inputs).
+
+    ``"lax"``: one ``lax.conv_general_dilated``. ``"taps"``: term by term,
+    ``y[n,g,d,o] = sum_{c,t} w[g,d,c,t] * x_tap_t[n,g,c,o]``, one broadcast multiply-add per input
+    channel and kernel tap (``C // groups * K`` of them), fused by XLA into one loop; for small
+    ``C // groups * K`` (first layers, depthwise)."""
+    if method == "taps":
+        return _correlate_taps(x, w_eff, win, groups)
+    n = w_eff.ndim - 2
+    return _lax_conv(x, w_eff, win.stride, win.padding, n, (("N", "C"), ("O", "I"), ("N", "C")),
+                     rhs_dilation=win.dilation, feature_group_count=groups)
+
+
 def forward(x, w, b, cfg: ConvConfig):
-    """Eq. 4/7 as one ``lax.conv_general_dilated``: ``(N, C, *S), (D, C//g, *K), (D,) | None ->
-    (N, D, *O)``. This is also the forward of :mod:`jaxconv.autodiff`."""
-    n = w.ndim - 2
-    y = _lax_conv(x, _rot180(w) if cfg.flip else w, cfg.stride, cfg.padding, n,
-                  (("N", "C"), ("O", "I"), ("N", "C")), rhs_dilation=cfg.dilation,
-                  feature_group_count=cfg.groups)
-    return _add_bias(y, b, cfg).astype(x.dtype)
+    """Eq. 4/7 as one ``lax.conv_general_dilated`` plus bias: ``(N, C, *S), (D, C//g, *K),
+    (D,) | None -> (N, D, *O)``. This is also the forward of :mod:`jaxconv.autodiff`."""
+    y = correlate(x, _rot180(w) if cfg.flip else w, cfg.window, cfg.groups)
+    return _add_bias(y, b, cfg.has_bias).astype(x.dtype)
 
 
-def _add_bias(y, b, cfg):
-    return y + b.astype(y.dtype).reshape((1, -1) + (1,) * (y.ndim - 2)) if cfg.has_bias else y
+def _add_bias(y, b, has_bias):
+    return y + b.astype(y.dtype).reshape((1, -1) + (1,) * (y.ndim - 2)) if has_bias else y
 
 
-def correlate_taps(x, w_eff, win: _windows.Window, groups: int):
-    """Eq. 7 term by term: ``y[n,g,d,o] = sum_{c,t} w[g,d,c,t] * x_tap_t[n,g,c,o]``, one
-    broadcast multiply-add per input channel and kernel tap (``C // groups * K`` of them), all
-    fused by XLA into one loop. ``(N, C, *S), (D, C//g, *K) -> (N, D, *O)`` in the accumulation
-    dtype; for small ``C // groups * K`` (first layers, depthwise)."""
+def _correlate_taps(x, w_eff, win, groups):
     n = w_eff.ndim - 2
     acc = _args.acc_dtype(x.dtype)
     (nb, c), (d, cg) = x.shape[:2], w_eff.shape[:2]
@@ -222,20 +246,10 @@ def bias_grad(delta, out_dtype):
     return jnp.sum(delta, axis=axes, dtype=_args.acc_dtype(delta.dtype)).astype(out_dtype)
 
 
-def _window(x, w, cfg: ConvConfig) -> _windows.Window:
-    return _windows.conv_window(x.shape[2:], w.shape[2:], cfg.stride, cfg.dilation, cfg.padding)
-
-
-def _methods(x, w, cfg: ConvConfig) -> _lowering.ConvMethods:
-    return _lowering.conv_methods(x.shape, w.shape, _window(x, w, cfg), cfg.groups, x.dtype)
-
-
 def forward_rule(x, w, b, cfg: ConvConfig):
     """The forward of the hand-written rule: Eq. 7, lowered as :mod:`jaxconv._lowering` picks."""
-    if _methods(x, w, cfg).forward == "taps":
-        y = correlate_taps(x, _rot180(w) if cfg.flip else w, _window(x, w, cfg), cfg.groups)
-        return _add_bias(y, b, cfg).astype(x.dtype)
-    return forward(x, w, b, cfg)
+    y = correlate(x, _rot180(w) if cfg.flip else w, cfg.window, cfg.groups, cfg.methods.forward)
+    return _add_bias(y, b, cfg.has_bias).astype(x.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
@@ -243,27 +257,35 @@ def _conv(x, w, b, cfg):
     return forward_rule(x, w, b, cfg)
 
 
-# _conv_fwd :: (x, w, b) -> (y, (x, w))
+# _conv_fwd :: (x, w, b) -> (y, (x if dE/dw is wanted, w if dE/dx is wanted, () if dE/db is))
 def _conv_fwd(x, w, b, cfg):
-    return forward_rule(x, w, b, cfg), (x, w)
+    y = forward_rule(x.value, w.value, None if b is None else b.value, cfg)
+    # symbolic zeros: save, and later compute, only what the requested gradients need
+    return y, (x.value if w.perturbed else None, w.value if x.perturbed else None,
+               () if b is not None and b.perturbed else None)
 
 
-# _conv_bwd :: (cfg, (x, w), CT y) -> (CT x, CT w, CT b)
+# _conv_bwd :: (cfg, residuals, CT y) -> (CT x, CT w, CT b)
 def _conv_bwd(cfg, res, delta):
-    x, w = res
-    w_eff = _rot180(w) if cfg.flip else w
-    if x.shape[0] == 0:   # empty batch: no deltas, nothing to correlate
-        dx, dw_eff = jnp.zeros_like(x), jnp.zeros_like(w)
-    else:
-        win, methods = _window(x, w, cfg), _methods(x, w, cfg)
-        dx = input_grad(delta, w_eff, win, cfg.groups, x.dtype, methods.input_grad)
-        dw_eff = weight_grad(x, delta, win, cfg.groups, w.dtype, methods.weight_grad)
-    dw = _rot180(dw_eff) if cfg.flip else dw_eff
-    db = bias_grad(delta, x.dtype) if cfg.has_bias else None   # b shares x's dtype
+    x, w, want_b = res
+    if isinstance(delta, SymbolicZero):
+        return None, None, None
+    win, methods = cfg.window, cfg.methods
+    dx = dw = db = None
+    if w is not None:           # x was perturbed: Eq. 16-21
+        w_eff = _rot180(w) if cfg.flip else w
+        dx = (jnp.zeros(cfg.x_shape, cfg.dtype) if cfg.x_shape[0] == 0 else
+              input_grad(delta, w_eff, win, cfg.groups, cfg.dtype, methods.input_grad))
+    if x is not None:           # w was perturbed: Eq. 13-14
+        dw = (jnp.zeros(cfg.w_shape, cfg.dtype) if cfg.x_shape[0] == 0 else
+              weight_grad(x, delta, win, cfg.groups, cfg.dtype, methods.weight_grad))
+        dw = _rot180(dw) if cfg.flip else dw
+    if want_b is not None:
+        db = bias_grad(delta, cfg.dtype)
     return dx, dw, db
 
 
-_conv.defvjp(_conv_fwd, _conv_bwd)
+_conv.defvjp(_conv_fwd, _conv_bwd, symbolic_zeros=True)
 
 
 def conv_config(x, w, b, stride, padding, dilation, groups, flip, op="conv") -> ConvConfig:
@@ -309,11 +331,13 @@ def conv_config(x, w, b, stride, padding, dilation, groups, flip, op="conv") -> 
                 f"jaxconv.{op}: the kernel `w` (size {ks[ax]}) with `dilation` (={dilation[ax]}) "
                 f"spans {ext} on spatial axis {ax}, more than the padded input `x` ({size} + "
                 f"`padding` {lo} + {hi}); use a smaller kernel or dilation, or more padding.")
-    return ConvConfig(stride, pads, dilation, int(groups), flip, b is not None)
+    return ConvConfig(stride, pads, dilation, int(groups), flip, b is not None, tuple(x.shape),
+                      tuple(w.shape), jnp.dtype(x.dtype).name)
 
 
-def _make(impl):
-    def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False):
+def _make(impl, pad_impl):
+    def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
+             padding_mode="zeros"):
         r"""N-d convolution layer (cross-correlation plus bias), channels first.
 
         .. math::
@@ -334,14 +358,21 @@ def _make(impl):
           dilation: kernel dilation ``r``; int or one per axis.
           groups: number of channel groups (``groups == C`` is depthwise).
           flip: rotate the kernel 180 degrees first (true convolution, Eq. 2).
+          padding_mode: what the padding holds: ``"zeros"``, or PyTorch's ``"reflect"``,
+            ``"replicate"``, ``"circular"`` (gradients folded back onto the input,
+            :mod:`jaxconv._pad`).
 
         Returns:
           ``(N, D, *O)`` with ``O = (S + lo + hi - (K - 1) * r - 1) // stride + 1``.
         """
         cfg = conv_config(x, w, b, stride, padding, dilation, groups, flip)
+        _pad.check("conv", padding_mode, cfg.padding, cfg.x_shape[2:])
+        if padding_mode != "zeros" and any(lo or hi for lo, hi in cfg.padding):
+            x = pad_impl(x, cfg.padding, padding_mode)
+            cfg = cfg._replace(padding=((0, 0),) * len(cfg.padding), x_shape=tuple(x.shape))
         return impl(x, w, b, cfg)
     return conv
 
 
-conv = _make(_conv)
-conv_autodiff = _make(forward)
+conv = _make(_conv, _pad.pad)
+conv_autodiff = _make(forward, _pad.forward)

@@ -12,7 +12,8 @@ activation's own rule; with row-vector activations the transpose moves to the ri
     dE/dw = x^T @ delta          (I, N) @ (N, J) -> (I, J)
     dE/db = sum_n delta[n]       (J,)
 
-Residuals: ``x`` and ``w``.
+Residuals: ``x`` (for ``dE/dw``) and ``w`` (for ``dE/dx``), each only if that gradient is
+requested (``symbolic_zeros``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax import lax
+from jax.custom_derivatives import SymbolicZero
 
 from . import _args
 
@@ -51,22 +53,26 @@ def _dense(x, w, b, cfg):
     return forward(x, w, b, cfg)
 
 
-# _dense_fwd :: (x, w, b) -> (z, (x, w))
+# _dense_fwd :: (x, w, b) -> (z, (x if dE/dw is wanted, w if dE/dx is, () if dE/db is))
 def _dense_fwd(x, w, b, cfg):
-    return forward(x, w, b, cfg), (x, w)
+    z = forward(x.value, w.value, None if b is None else b.value, cfg)
+    return z, (x.value if w.perturbed else None, w.value if x.perturbed else None,
+               () if b is not None and b.perturbed else None)
 
 
-# _dense_bwd :: (cfg, (x, w), CT z) -> (CT x, CT w, CT b)
+# _dense_bwd :: (cfg, residuals, CT z) -> (CT x, CT w, CT b)
 def _dense_bwd(cfg, res, delta):
-    x, w = res
-    dx = _matmul(delta, w, 1, 1, x.dtype)            # delta @ w^T
-    dw = _matmul(x, delta, 0, 0, w.dtype)            # x^T @ delta
-    db = (jnp.sum(delta, axis=0, dtype=_args.acc_dtype(delta.dtype)).astype(x.dtype)
-          if cfg.has_bias else None)
+    x, w, want_b = res
+    if isinstance(delta, SymbolicZero):
+        return None, None, None
+    dx = None if w is None else _matmul(delta, w, 1, 1, w.dtype)     # delta @ w^T
+    dw = None if x is None else _matmul(x, delta, 0, 0, x.dtype)     # x^T @ delta
+    db = (None if want_b is None else
+          jnp.sum(delta, axis=0, dtype=_args.acc_dtype(delta.dtype)).astype(delta.dtype))
     return dx, dw, db
 
 
-_dense.defvjp(_dense_fwd, _dense_bwd)
+_dense.defvjp(_dense_fwd, _dense_bwd, symbolic_zeros=True)
 
 
 def dense_config(x, w, b) -> DenseConfig:

@@ -29,13 +29,14 @@ Residual: ``idx`` only (one byte per output element), never the input.
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _windows
+from . import _args, _windows
 
 
 def forward_with_index(x, cfg: _windows.Window):
@@ -71,39 +72,129 @@ def route(delta, idx, cfg: _windows.Window):
     return _windows.fold(parts, cfg)
 
 
+def forward_with_ties(x, cfg: _windows.Window):
+    """``(N, C, *L) -> ((N, C, *O) max, (N, C, *O) bitmask of the winning taps)``: every real
+    tap equal to the maximum (every NaN tap, if the maximum is NaN) has its bit set."""
+    y, _ = forward_with_index(x, cfg)
+    mdt = _mask_dtype(cfg)
+    xp = _windows.pad(x, cfg, -np.inf)
+    real = _windows.real_taps(cfg)
+    mask = jnp.zeros(y.shape, mdt)
+    for t, v in enumerate(_windows.taps(xp, cfg)):
+        hit = (v == y) | (jnp.isnan(v) & jnp.isnan(y))
+        if real is not None:
+            hit = hit & real[t]
+        mask = mask | jnp.where(hit, mdt.type(1 << t), mdt.type(0))
+    return y, _windows.materialize(mask)
+
+
+def _mask_dtype(cfg: _windows.Window):
+    for dt in (np.uint8, np.uint16, np.uint32, np.uint64):
+        if cfg.taps <= np.iinfo(dt).bits:
+            return np.dtype(dt)
+    raise ValueError(f"jaxconv.max_pool: ties='split' supports windows of up to 64 taps; this "
+                     f"window has {cfg.taps}. Use ties='first'.")
+
+
+def route(delta, idx, cfg: _windows.Window):
+    """``(N, C, *O) deltas, (N, C, *O) winners -> (N, C, *L)``: each delta to its winner.
+
+    Tiling windows: one select per input element (``idx == its tap``) on the blocks laid side
+    by side. Otherwise: per tap the deltas it won, folded back (:func:`jaxconv._windows.fold`).
+    """
+    zero = jnp.zeros((), delta.dtype)
+    if _windows.tiles(cfg):
+        hit = _windows.tiled(idx) == _windows.tap_grid(cfg, idx.dtype)
+        return _windows.untile(jnp.where(hit, _windows.tiled(delta), zero), cfg)
+    parts = (jnp.where(idx == t, delta, zero) for t in range(cfg.taps))
+    return _windows.fold(parts, cfg)
+
+
+def share(delta, mask, cfg: _windows.Window):
+    """``ties='split'``: each delta shared equally by the winners in its bitmask."""
+    acc = _args.acc_dtype(delta.dtype)
+    count = lax.population_count(mask).astype(acc)
+    each = jnp.where(count > 0, delta.astype(acc) / jnp.maximum(count, 1), 0)
+    one = jnp.ones((), mask.dtype)
+    if _windows.tiles(cfg):
+        bits = _windows.tap_grid(cfg, mask.dtype)
+        hit = (lax.shift_right_logical(_windows.tiled(mask), bits) & one) == one
+        return _windows.untile(jnp.where(hit, _windows.tiled(each), 0), cfg).astype(delta.dtype)
+    parts = (jnp.where((lax.shift_right_logical(mask, mask.dtype.type(t)) & one) == one, each, 0)
+             for t in range(cfg.taps))
+    return _windows.fold(parts, cfg).astype(delta.dtype)
+
+
+class MaxPoolConfig(NamedTuple):
+    window: _windows.Window
+    ties: str
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def _max_pool(x, cfg):
-    return forward_with_index(x, cfg)[0]
+    return _max_pool_fwd(x, cfg)[0]
 
 
-# _max_pool_fwd :: x -> (y, idx)
+# _max_pool_fwd :: x -> ((y, winner), winner): winner = tap index (first) or bitmask (split)
 def _max_pool_fwd(x, cfg):
-    return forward_with_index(x, cfg)
+    if cfg.ties == "split":
+        y, winner = forward_with_ties(x, cfg.window)
+    else:
+        y, winner = forward_with_index(x, cfg.window)
+    return (y, winner), winner
 
 
-# _max_pool_bwd :: (cfg, idx, CT y) -> (CT x,)
-def _max_pool_bwd(cfg, idx, delta):
-    return (route(delta, idx, cfg),)
+# _max_pool_bwd :: (cfg, winner, (CT y, CT winner)) -> (CT x,)
+def _max_pool_bwd(cfg, winner, cts):
+    delta = cts[0]
+    if cfg.ties == "split":
+        return (share(delta, winner, cfg.window),)
+    return (route(delta, winner, cfg.window),)
 
 
 _max_pool.defvjp(_max_pool_fwd, _max_pool_bwd)
 
 
-def _autodiff_forward(x, cfg):
-    """The plain lax forward users would write; ``jax.grad`` derives its backward."""
-    xp = _windows.pad(x, cfg, -np.inf)
-    if all(d == 1 for d in cfg.dilation):
-        return lax.reduce_window(xp, np.array(-np.inf, x.dtype), lax.max, (1, 1) + cfg.window,
-                                 (1, 1) + cfg.stride, "VALID")
+def _autodiff_forward(x, cfg: MaxPoolConfig):
+    """The plain lax forward users would write; ``jax.grad`` derives its backward. Returns
+    ``(y, winner)``; the winner is computed apart, as an integer (no gradient)."""
+    win = cfg.window
+    xp = _windows.pad(x, win, -np.inf)
+    if cfg.ties == "split":      # jax.grad of a max over the taps shares ties equally
+        y = jnp.max(jnp.stack(list(_windows.taps(xp, win))), axis=0)
+        return y, lax.stop_gradient(forward_with_ties(x, win)[1])
+    winner = lax.stop_gradient(forward_with_index(x, win)[1])
+    if all(d == 1 for d in win.dilation):
+        return lax.reduce_window(xp, np.array(-np.inf, x.dtype), lax.max, (1, 1) + win.window,
+                                 (1, 1) + win.stride, "VALID"), winner
     # JAX has no max-pool VJP for window dilation: a select chain over the taps instead.
     best = None
-    for v in _windows.taps(xp, cfg):
+    for v in _windows.taps(xp, win):
         best = v if best is None else jnp.where((v > best) | jnp.isnan(v), v, best)
-    return best
+    return best, winner
+
+
+def flat_indices(idx, cfg: _windows.Window):
+    """PyTorch's ``return_indices``: the winner's position in the flattened (unpadded) input
+    plane of its ``(n, c)``, e.g. ``h * W + w`` in 2-D; int32 ``(N, C, *O)``."""
+    n = len(cfg.window)
+    t = idx.astype(jnp.int32)
+    flat = jnp.zeros(idx.shape, jnp.int32)
+    for ax in range(n):
+        inner = int(np.prod(cfg.window[ax + 1:], dtype=np.int64))
+        tap = (t // inner) % cfg.window[ax]
+        o = lax.broadcasted_iota(jnp.int32, idx.shape, ax + 2)
+        pos = o * cfg.stride[ax] + tap * cfg.dilation[ax] - cfg.padding[ax][0]
+        flat = flat * cfg.in_sizes[ax] + pos
+    return flat
+
+
+_TIES = ("first", "split")
 
 
 def _make(impl):
-    def max_pool(x, window, stride=None, padding="VALID", ceil_mode=False, *, dilation=1):
+    def max_pool(x, window, stride=None, padding="VALID", ceil_mode=False, *, dilation=1,
+                 return_indices=False, ties="first"):
         r"""N-d max pooling, channels first; the backward routes each delta to its window's max.
 
         .. math::
@@ -121,14 +212,117 @@ def _make(impl):
             padded taps are ``-inf``.
           ceil_mode: round the output size up (PyTorch rule).
           dilation: spacing between window taps; int or one per axis.
+          return_indices: also return PyTorch-style flat indices of the winners (int32), the
+            input of :func:`max_unpool`.
+          ties: ``"first"`` (PyTorch) gives each delta to the first maximum; ``"split"`` shares
+            it equally among all tied maxima (residual: a bitmask of the winners).
 
         Returns:
-          ``(N, C, *O)``.
+          ``(N, C, *O)``, or ``(y, indices)`` with ``return_indices``.
         """
-        cfg = _windows.pool_config("max_pool", x, window, stride, padding, ceil_mode, dilation)
-        return impl(x, cfg)
+        win = _windows.pool_config("max_pool", x, window, stride, padding, ceil_mode, dilation)
+        if ties not in _TIES:
+            raise ValueError(f"jaxconv.max_pool: `ties` (={ties!r}) must be 'first' or 'split'.")
+        if not isinstance(return_indices, bool):
+            raise TypeError(f"jaxconv.max_pool: `return_indices` (={return_indices!r}) must be "
+                            "True or False.")
+        if return_indices and ties == "split":
+            raise ValueError("jaxconv.max_pool: `return_indices`=True needs ties='first' (one "
+                             "winner per window), as PyTorch.")
+        if ties == "split":
+            _mask_dtype(win)
+        y, winner = impl(x, MaxPoolConfig(win, ties))
+        return (y, flat_indices(winner, win)) if return_indices else y
     return max_pool
 
 
 max_pool = _make(_max_pool)
 max_pool_autodiff = _make(_autodiff_forward)
+
+
+# ----------------------------------------------------------------------------------------------
+# max_unpool: the partial inverse of max_pool(..., return_indices=True)
+
+class UnpoolConfig(NamedTuple):
+    out_sizes: tuple[int, ...]
+
+
+def _unpool_forward(x, indices, cfg: UnpoolConfig):
+    """``(N, C, *O) values, (N, C, *O) flat indices -> (N, C, *L)``: each value written at its
+    index of a zero plane (a scatter; duplicate indices keep one of their values, as PyTorch)."""
+    nb, c = x.shape[:2]
+    plane = int(np.prod(cfg.out_sizes, dtype=np.int64))
+    flat = jnp.zeros((nb, c, plane), x.dtype)
+    flat = flat.at[jnp.arange(nb)[:, None, None], jnp.arange(c)[None, :, None],
+                   indices.reshape(nb, c, -1)].set(x.reshape(nb, c, -1), mode="drop")
+    return flat.reshape((nb, c) + cfg.out_sizes)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _max_unpool(x, indices, cfg):
+    return _unpool_forward(x, indices, cfg)
+
+
+# _max_unpool_fwd :: (x, indices) -> (y, indices)
+def _max_unpool_fwd(x, indices, cfg):
+    return _unpool_forward(x, indices, cfg), indices
+
+
+# _max_unpool_bwd :: (cfg, indices, CT y) -> (CT x, CT indices): a gather at the indices
+def _max_unpool_bwd(cfg, indices, delta):
+    nb, c = delta.shape[:2]
+    flat = delta.reshape(nb, c, -1)
+    dx = jnp.take_along_axis(flat, indices.reshape(nb, c, -1), axis=2, mode="fill",
+                             fill_value=0)
+    return dx.reshape(indices.shape), None
+
+
+_max_unpool.defvjp(_max_unpool_fwd, _max_unpool_bwd)
+
+
+def _unpool_config(x, indices, window, stride, padding, output_size):
+    op = "max_unpool"
+    _args.check_float(op, "x", x)
+    n = _args.spatial_rank(op, x)
+    if getattr(indices, "shape", None) != x.shape or not jnp.issubdtype(indices.dtype,
+                                                                          jnp.integer):
+        raise ValueError(f"jaxconv.{op}: `indices` must be integers of `x`'s shape "
+                         f"{tuple(x.shape)} (from max_pool(..., return_indices=True)); got "
+                         f"{getattr(indices, 'dtype', type(indices).__name__)} "
+                         f"{tuple(getattr(indices, 'shape', ()))}.")
+    window = _args.int_tuple(op, "window", window, n)
+    stride = window if stride is None else _args.int_tuple(op, "stride", stride, n)
+    pads = _args.padding_pairs(op, padding, x.shape[2:], window, stride)
+    default = tuple((o - 1) * s - lo - hi + k for o, s, (lo, hi), k in
+                    zip(x.shape[2:], stride, pads, window))
+    if output_size is None:
+        return UnpoolConfig(default)
+    size = tuple(int(v) for v in output_size)[-n:]
+    if len(size) != n or any(abs(v - d) >= s for v, d, s in zip(size, default, stride)):
+        raise ValueError(f"jaxconv.{op}: `output_size` (={tuple(output_size)!r}) must give {n} "
+                         f"spatial sizes within a stride of {default}.")
+    return UnpoolConfig(size)
+
+
+def _make_unpool(impl):
+    def max_unpool(x, indices, window, stride=None, padding=0, output_size=None):
+        """Partial inverse of :func:`max_pool`: each value of ``x`` put back at its flat index
+        (from ``max_pool(..., return_indices=True)``), zeros elsewhere, as PyTorch's.
+
+        The backward pass gathers the deltas at the same indices.
+
+        Args:
+          x: pooled values ``(N, C, *O)``.
+          indices: their int flat indices, same shape.
+          window, stride, padding: the pooling's (stride defaults to window).
+          output_size: the unpooled spatial size, if not ``(O - 1) * s - 2p + k``.
+
+        Returns:
+          ``(N, C, *L)``.
+        """
+        return impl(x, indices, _unpool_config(x, indices, window, stride, padding, output_size))
+    return max_unpool
+
+
+max_unpool = _make_unpool(_max_unpool)
+max_unpool_autodiff = _make_unpool(_unpool_forward)

@@ -131,6 +131,26 @@ def first_real_tap(cfg: Window) -> np.ndarray | int:
     return flat.reshape((1, 1) + cfg.out_sizes)
 
 
+def real_taps(cfg: Window):
+    """Static ``K x (1, 1, *O)`` booleans: whether tap ``t`` of each window is on real input;
+    ``None`` when there is no padding (every tap is)."""
+    if all(lo == 0 for lo, _ in cfg.padding) and all(
+            (o - 1) * s + _args.dilated_extent(k, d) <= size for o, s, k, d, size in
+            zip(cfg.out_sizes, cfg.stride, cfg.window, cfg.dilation, cfg.in_sizes)):
+        return None
+    per_axis = []
+    for ax in range(len(cfg.window)):
+        pos = _tap_positions(cfg, ax)                       # (O, k)
+        per_axis.append((pos >= 0) & (pos < cfg.in_sizes[ax]))
+    out = []
+    for off in cfg.offsets():
+        m = np.ones((), bool)
+        for ax, t in enumerate(off):
+            m = np.logical_and.outer(m, per_axis[ax][:, t])
+        out.append(m.reshape((1, 1) + cfg.out_sizes))
+    return out
+
+
 def index_dtype(cfg: Window):
     """Smallest signed integer type that holds a tap index (int8 for windows up to 127 taps)."""
     for dt in (np.int8, np.int16, np.int32):

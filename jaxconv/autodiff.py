@@ -17,14 +17,16 @@ from ._activations import sigmoid_autodiff as sigmoid
 from ._activations import tanh_autodiff as tanh
 from ._avg_pool import avg_pool_autodiff as avg_pool
 from ._conv import conv_autodiff as conv
+from ._conv_transpose import conv_transpose_autodiff as conv_transpose
 from ._dense import dense_autodiff as dense
 from ._dropout import dropout_autodiff as dropout
 from ._losses import mse_autodiff as mse
 from ._losses import softmax_cross_entropy_autodiff as softmax_cross_entropy
 from ._lp_pool import lp_pool_autodiff as lp_pool
 from ._max_pool import max_pool_autodiff as max_pool
+from ._max_pool import max_unpool_autodiff as max_unpool
 
 __all__ = [
-    "avg_pool", "conv", "dense", "dropout", "lp_pool", "max_pool", "mse", "relu", "sigmoid",
+    "avg_pool", "conv", "conv_transpose", "dense", "dropout", "lp_pool", "max_pool", "max_unpool", "mse", "relu", "sigmoid",
     "softmax_cross_entropy", "tanh",
 ]

@@ -1,0 +1,178 @@
+r"""Transposed convolution: the convolution's input-gradient formula, run forward.
+
+Shapes (PyTorch's layout): input ``x`` is ``(N, C_in, *L)``, kernel ``w`` is
+``(C_in, C_out // groups, *K)``, bias ``b`` is ``(C_out,)``, output ``y`` is ``(N, C_out, *L_out)``
+with, per axis, stride ``s``, padding ``p``, output padding ``q`` and dilation ``r``::
+
+    L_out = (L - 1)*s - 2p + (K - 1)*r + q + 1
+
+``conv_transpose(x, w)`` is the transpose of the convolution ``c(u) = conv(u, w)`` that maps
+``(N, C_out, *L_out)`` to ``(N, C_in, *L)`` with the same stride, dilation and groups and padding
+``(p, p - q)``: exactly what the convolution's backward pass computes for its input (000, Eq.
+16-21, the stride-dilated deltas fully convolved with the rotated kernel). So the three formulas of
+:mod:`jaxconv._conv` serve again, with the roles swapped, and the code is shared, not copied:
+
+* forward: ``y = input_grad(delta=x, w)`` (Eq. 16-21) plus ``b``;
+* ``dE/dx`` (``x`` played the deltas): the convolution's forward, ``correlate(dE/dy, w)`` (Eq. 7);
+* ``dE/dw``: the convolution's weight gradient with ``dE/dy`` as its input and ``x`` as its
+  deltas, ``weight_grad(dE/dy, x)`` (Eq. 13-14);
+* ``dE/db[o] = sum over n and positions of dE/dy[n, o, ...]``.
+
+Each part is lowered as :mod:`jaxconv._lowering` chooses for that convolution. Residuals: ``x``
+(for ``dE/dw``) and ``w`` (for ``dE/dx``), each only if that gradient is requested.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.custom_derivatives import SymbolicZero
+
+from . import _args, _conv, _lowering, _windows
+
+
+class ConvTransposeConfig(NamedTuple):
+    window: _windows.Window           # of the convolution this one transposes
+    groups: int
+    has_bias: bool
+    x_shape: tuple[int, ...]
+    w_shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def methods(self) -> _lowering.ConvMethods:
+        conv_x = (self.x_shape[0], self.w_shape[1] * self.groups) + self.window.in_sizes
+        return _lowering.conv_methods(conv_x, self.w_shape, self.window, self.groups, self.dtype)
+
+
+def forward(x, w, b, cfg: ConvTransposeConfig, method: str = "lax"):
+    """``(N, C_in, *L), (C_in, C_out//g, *K), (C_out,) | None -> (N, C_out, *L_out)``."""
+    acc = _args.acc_dtype(x.dtype)
+    y = _conv.input_grad(x, w, cfg.window, cfg.groups, acc, method)
+    return _conv._add_bias(y, b, cfg.has_bias).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _conv_transpose(x, w, b, cfg):
+    return forward(x, w, b, cfg, cfg.methods.input_grad)
+
+
+# _conv_transpose_fwd :: (x, w, b) -> (y, (x if dE/dw is wanted, w if dE/dx is, () if dE/db is))
+def _conv_transpose_fwd(x, w, b, cfg):
+    y = forward(x.value, w.value, None if b is None else b.value, cfg, cfg.methods.input_grad)
+    return y, (x.value if w.perturbed else None, w.value if x.perturbed else None,
+               () if b is not None and b.perturbed else None)
+
+
+# _conv_transpose_bwd :: (cfg, residuals, CT y) -> (CT x, CT w, CT b)
+def _conv_transpose_bwd(cfg, res, delta):
+    x, w, want_b = res
+    if isinstance(delta, SymbolicZero):
+        return None, None, None
+    empty = cfg.x_shape[0] == 0
+    dx = dw = db = None
+    if w is not None:       # the convolution's forward, Eq. 7
+        dx = (jnp.zeros(cfg.x_shape, cfg.dtype) if empty else
+              _conv.correlate(delta, w, cfg.window, cfg.groups,
+                              cfg.methods.forward).astype(cfg.dtype))
+    if x is not None:       # the convolution's weight gradient, Eq. 13-14
+        dw = (jnp.zeros(cfg.w_shape, cfg.dtype) if empty else
+              _conv.weight_grad(delta, x, cfg.window, cfg.groups, cfg.dtype,
+                                cfg.methods.weight_grad))
+    if want_b is not None:
+        db = _conv.bias_grad(delta, cfg.dtype)
+    return dx, dw, db
+
+
+_conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd, symbolic_zeros=True)
+
+
+def conv_transpose_config(x, w, b, stride, padding, output_padding, dilation,
+                          groups) -> ConvTransposeConfig:
+    op = "conv_transpose"
+    _args.check_float(op, "x", x)
+    _args.check_float(op, "w", w)
+    if b is not None:
+        _args.check_float(op, "b", b)
+    _args.check_same_dtype(op, x=x, w=w, b=b)
+    if w.ndim not in (3, 4, 5):
+        raise ValueError(f"jaxconv.{op}: `w` must be (C_in, C_out // groups, *kernel) with 1, 2 "
+                         f"or 3 spatial axes; got shape {tuple(w.shape)}.")
+    n = w.ndim - 2
+    if x.ndim != w.ndim:
+        raise ValueError(f"jaxconv.{op}: `x` must be (N, C_in, *spatial) with {n} spatial axes "
+                         f"to match `w` of shape {tuple(w.shape)}; got {tuple(x.shape)}.")
+    if not _args._is_int(groups) or groups < 1:
+        raise ValueError(f"jaxconv.{op}: `groups` (={groups!r}) must be a positive int.")
+    c_in = x.shape[1]
+    if w.shape[0] != c_in:
+        raise ValueError(f"jaxconv.{op}: `w` must have x.shape[1] = {c_in} rows (C_in, "
+                         f"C_out // groups, *kernel) as in PyTorch; got {tuple(w.shape)}.")
+    if c_in % groups:
+        raise ValueError(f"jaxconv.{op}: `in_channels` (={c_in}) must be divisible by `groups` "
+                         f"(={groups}).")
+    c_out = w.shape[1] * groups
+    if b is not None and tuple(b.shape) != (c_out,):
+        raise ValueError(f"jaxconv.{op}: `b` must have shape ({c_out},); got {tuple(b.shape)}.")
+    stride = _args.int_tuple(op, "stride", stride, n)
+    dilation = _args.int_tuple(op, "dilation", dilation, n)
+    ks = tuple(w.shape[2:])
+    if isinstance(padding, str):
+        raise ValueError(f"jaxconv.{op}: `padding` (={padding!r}) must be an int, one int per "
+                         "axis, or (low, high) pairs, as the padding of the convolution this one "
+                         "transposes.")
+    extents = tuple(_args.dilated_extent(k, r) for k, r in zip(ks, dilation))
+    pads = _args.padding_pairs(op, padding, x.shape[2:], extents, stride)
+    if _args._is_int(output_padding):
+        output_padding = (int(output_padding),) * n
+    if (not isinstance(output_padding, (tuple, list)) or len(output_padding) != n
+            or not all(_args._is_int(q) and q >= 0 for q in output_padding)):
+        raise ValueError(f"jaxconv.{op}: `output_padding` (={output_padding!r}) must be a "
+                         f"non-negative int or a tuple of {n}.")
+    for ax, (q, s, r) in enumerate(zip(output_padding, stride, dilation)):
+        if q >= max(s, r):
+            raise ValueError(f"jaxconv.{op}: `output_padding` (={q} on axis {ax}) must be smaller "
+                             f"than the stride (={s}) or the dilation (={r}), as in PyTorch.")
+    sizes = tuple((size - 1) * s - lo - hi + e + q for size, s, (lo, hi), e, q in
+                  zip(x.shape[2:], stride, pads, extents, output_padding))
+    if any(v < 1 for v in sizes):
+        raise ValueError(f"jaxconv.{op}: the output would have spatial size {sizes}; reduce "
+                         "`padding` or increase `output_padding`.")
+    conv_pads = tuple((lo, hi - q) for (lo, hi), q in zip(pads, output_padding))
+    win = _windows.conv_window(sizes, ks, stride, dilation, conv_pads)
+    return ConvTransposeConfig(win, int(groups), b is not None, tuple(x.shape), tuple(w.shape),
+                               jnp.dtype(x.dtype).name)
+
+
+def _make(impl):
+    def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1,
+                       groups=1):
+        r"""N-d transposed convolution (PyTorch's ``conv_transpose``), channels first.
+
+        The forward pass is the convolution's input-gradient formula (000, Eq. 16-21); the
+        backward reuses the convolution's forward and weight-gradient formulas
+        (:mod:`jaxconv._conv_transpose`).
+
+        Args:
+          x: ``(N, C_in, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
+          w: ``(C_in, C_out // groups, *K)``, same dtype.
+          b: optional ``(C_out,)``.
+          stride, dilation: int or one per axis.
+          padding: int (symmetric), one int per axis, or ``(low, high)`` pairs: the padding of
+            the convolution this one transposes.
+          output_padding: extra size on the high side, ``< max(stride, dilation)``.
+          groups: channel groups.
+
+        Returns:
+          ``(N, C_out, *L_out)``, ``L_out = (L - 1) s - lo - hi + (K - 1) r + output_padding + 1``.
+        """
+        cfg = conv_transpose_config(x, w, b, stride, padding, output_padding, dilation, groups)
+        return impl(x, w, b, cfg)
+    return conv_transpose
+
+
+conv_transpose = _make(_conv_transpose)
+conv_transpose_autodiff = _make(forward)
