@@ -10,6 +10,10 @@ from . import textbook as textbook
 from ._activations import relu as relu
 from ._activations import sigmoid as sigmoid
 from ._activations import tanh as tanh
+from ._adaptive_pool import adaptive_avg_pool as adaptive_avg_pool
+from ._adaptive_pool import adaptive_max_pool as adaptive_max_pool
+from ._adaptive_pool import global_avg_pool as global_avg_pool
+from ._adaptive_pool import global_max_pool as global_max_pool
 from ._avg_pool import avg_pool as avg_pool
 from ._conv import conv as conv
 from ._conv_transpose import conv_transpose as conv_transpose
@@ -24,6 +28,7 @@ from ._max_pool import max_unpool as max_unpool
 __version__ = "0.1.0"
 
 __all__ = [
+    "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool",
     "autodiff", "avg_pool", "conv", "conv_transpose", "dense", "dropout", "lp_pool", "max_pool", "max_unpool", "mse", "relu",
     "sigmoid", "softmax_cross_entropy", "tanh", "textbook",
 ]

@@ -15,6 +15,10 @@ chain of selects over the window taps.
 from ._activations import relu_autodiff as relu
 from ._activations import sigmoid_autodiff as sigmoid
 from ._activations import tanh_autodiff as tanh
+from ._adaptive_pool import adaptive_avg_pool_autodiff as adaptive_avg_pool
+from ._adaptive_pool import adaptive_max_pool_autodiff as adaptive_max_pool
+from ._adaptive_pool import global_avg_pool_autodiff as global_avg_pool
+from ._adaptive_pool import global_max_pool_autodiff as global_max_pool
 from ._avg_pool import avg_pool_autodiff as avg_pool
 from ._conv import conv_autodiff as conv
 from ._conv_transpose import conv_transpose_autodiff as conv_transpose
@@ -27,6 +31,7 @@ from ._max_pool import max_pool_autodiff as max_pool
 from ._max_pool import max_unpool_autodiff as max_unpool
 
 __all__ = [
+    "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool",
     "avg_pool", "conv", "conv_transpose", "dense", "dropout", "lp_pool", "max_pool", "max_unpool", "mse", "relu", "sigmoid",
     "softmax_cross_entropy", "tanh",
 ]
