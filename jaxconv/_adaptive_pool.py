@@ -154,7 +154,8 @@ def _adaptive_max_fwd(x, bins):
 
 # _adaptive_max_bwd :: (bins, slot, CT y) -> (CT x,): each delta to its bin's winner
 def _adaptive_max_bwd(bins, slot, delta):
-    hit = slot[..., None] == np.arange(bins.slots, dtype=slot.dtype)
+    hit = slot[..., None] == np.arange(bins.slots, dtype=slot.dtype).reshape(
+        (1,) * slot.ndim + (bins.slots,))
     parts = jnp.where(hit, delta[..., None], jnp.zeros((), delta.dtype))
     return (scatter_bins(parts, bins),)
 

@@ -19,8 +19,10 @@ import numpy as np
 
 from . import _windows, textbook
 
-OPS = ("conv", "max_pool", "avg_pool", "lp_pool", "relu", "sigmoid", "tanh", "dense", "mse",
-       "softmax_cross_entropy")
+OPS = ("conv", "conv_transpose", "max_pool", "max_unpool", "avg_pool", "lp_pool",
+       "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool", "relu",
+       "sigmoid", "tanh", "dense", "mse", "softmax_cross_entropy",
+       "sigmoid_binary_cross_entropy", "huber")
 
 _CONV_S = {1: (9,), 2: (7, 6), 3: (5, 6, 5)}
 _CONV_K = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
@@ -52,9 +54,13 @@ class Case:
     def inputs(self, dtype=np.float64, seed: int = 0) -> list[np.ndarray]:
         rng = np.random.default_rng(seed)
         arrays = [rng.standard_normal(s) for s in self.shapes]
-        if self.op == "max_pool":         # distinct values 4/size apart: no ties, no kink in FD
-            size = int(np.prod(self.shapes[0]))
+        if self.op in ("max_pool", "adaptive_max_pool", "global_max_pool"):
+            size = int(np.prod(self.shapes[0]))    # distinct values 4/size apart: no ties, no
             arrays[0] = (rng.permutation(size).reshape(self.shapes[0]) + 0.5) * (4 / size) - 2
+        if self.op == "softmax_cross_entropy" and self.labels == "int" and len(arrays) == 2:
+            arrays[1] = np.abs(arrays[1]) + 0.5              # per-example weights, positive
+        if self.op == "sigmoid_binary_cross_entropy":
+            arrays[1] = 1 / (1 + np.exp(-arrays[1]))         # targets in (0, 1)
         if self.op == "relu" or (self.op == "lp_pool" and self.kwargs.get("p") == 1.0):
             arrays[0] = arrays[0] + np.copysign(0.05, arrays[0])     # keep away from the kink
         if self.op == "softmax_cross_entropy" and self.labels == "prob":
@@ -68,12 +74,34 @@ class Case:
         n, k = self.shapes[0]
         return np.random.default_rng(1).integers(0, k, size=n)
 
+    def unpool_indices(self) -> np.ndarray:
+        """Flat winner indices of a max pool (window = stride) of a fixed input whose output
+        has ``shapes[0]`` (NumPy only: this may run while JAX traces)."""
+        k = self.kwargs["window"]
+        out = self.shapes[0][2:]
+        size = tuple(o * k for o in out)
+        x = np.random.default_rng(5).permutation(int(np.prod(self.shapes[0][:2] + size)))
+        x = x.reshape(self.shapes[0][:2] + size)
+        blocks = x.reshape(self.shapes[0][:2] + tuple(v for o in out for v in (o, k)))
+        n = len(out)
+        blocks = blocks.transpose([0, 1] + [2 + 2 * a for a in range(n)]
+                                  + [3 + 2 * a for a in range(n)])
+        win = np.unravel_index(blocks.reshape(blocks.shape[:2 + n] + (-1,)).argmax(-1), (k,) * n)
+        pos = [np.arange(o).reshape([-1 if b == a else 1 for b in range(n)]) * k + win[a]
+               for a, o in enumerate(out)]
+        return np.ravel_multi_index(tuple(np.broadcast_arrays(*pos)), size).astype(np.int32)
+
     def fn(self, ops):
         kw = self.kwargs
         op = getattr(ops, self.op)
         if self.op == "softmax_cross_entropy" and self.labels == "int":
             labels = self.int_labels()
+            if len(self.shapes) == 2:                       # logits and per-example weights
+                return lambda z, w: op(z, labels, **kw, weights=w)
             return lambda z: op(z, labels, **kw)
+        if self.op == "max_unpool":
+            idx = self.unpool_indices()
+            return lambda x: op(x, idx, **kw)
         return lambda *args: op(*args, **kw)
 
     def textbook(self, inputs, delta):
@@ -83,8 +111,22 @@ class Case:
             x, w, *b = inputs
             dx, dw, db = textbook.conv_backward(x, w, delta, **kw)
             return (dx, dw, db) if b else (dx, dw)
+        if self.op == "conv_transpose":
+            x, w, *b = inputs
+            dx, dw, db = textbook.conv_transpose_backward(x, w, delta, **kw)
+            return (dx, dw, db) if b else (dx, dw)
         if self.op == "max_pool":
+            if kw.get("ties") == "split":     # distinct inputs: the same winner as "first"
+                kw = {k: v for k, v in kw.items() if k != "ties"}
             return (textbook.max_pool_backward(inputs[0], delta, **kw),)
+        if self.op == "max_unpool":
+            return (textbook.max_unpool_backward(self.unpool_indices(), delta),)
+        if self.op in ("adaptive_avg_pool", "adaptive_max_pool"):
+            return (textbook.adaptive_pool_backward(self.op.split("_")[1], inputs[0], delta,
+                                                    kw["output_size"]),)
+        if self.op in ("global_avg_pool", "global_max_pool"):
+            d = np.asarray(delta).reshape(np.shape(delta) + (1,) * (len(self.shapes[0]) - 2))
+            return (textbook.adaptive_pool_backward(self.op.split("_")[1], inputs[0], d, 1),)
         if self.op == "avg_pool":
             return (textbook.avg_pool_backward(inputs[0], delta, **kw),)
         if self.op == "lp_pool":
@@ -101,21 +143,45 @@ class Case:
         if self.op == "softmax_cross_entropy":
             red = kw["reduction"]
             labels = self.int_labels() if self.labels == "int" else inputs[1]
-            dz = textbook.softmax_cross_entropy_backward(inputs[0], labels, reduction=red)
+            weights = inputs[1] if self.labels == "int" and len(inputs) == 2 else None
+            dz = textbook.softmax_cross_entropy_backward(inputs[0], labels, **kw,
+                                                         weights=weights)
             dz = dz * (d[:, None] if red == "none" else d)
-            if self.labels == "int":
+            if self.labels == "int" and weights is None:
                 return (dz,)
-            return None   # the oracle has no label gradient; autodiff covers it
+            return None   # no oracle for label and weight gradients; autodiff covers them
+        if self.op == "sigmoid_binary_cross_entropy":
+            dz, dt = textbook.sigmoid_binary_cross_entropy_backward(*inputs, **kw)
+            return (dz * d, dt * d)
+        if self.op == "huber":
+            dy, dt = textbook.huber_backward(*inputs, **kw)
+            return (dy * d, dt * d)
         raise ValueError(self.op)
 
 
 def _conv_case(n, stride=1, padding="VALID", dilation=1, groups=1, flip=False, bias=True,
-               channels=(4, 6)):
+               channels=(4, 6), mode="zeros"):
     c, d = channels
     shapes = ((2, c) + _CONV_S[n], (d, c // groups) + _CONV_K[n]) + (((d,),) if bias else ())
     opts = (("stride", stride), ("padding", padding), ("dilation", dilation),
-            ("groups", groups), ("flip", flip))
+            ("groups", groups), ("flip", flip)) + ((("padding_mode", mode),) if mode != "zeros"
+                                                   else ())
     return Case("conv", shapes, opts)
+
+
+def _conv_transpose_cases():
+    out = []
+    for n in (1, 2, 3):
+        s = {1: (5,), 2: (4, 5), 3: (3, 4, 3)}[n]
+        k = _CONV_K[n]
+        for opts, groups, bias in [
+                ((), 1, True),
+                ((("stride", 2), ("padding", 1), ("output_padding", 1)), 1, True),
+                ((("dilation", 2), ("padding", _per_axis((1, 0), n))), 1, False),
+                ((("stride", _per_axis((2, 3), n)), ("groups", 2)), 2, True)]:
+            shapes = ((2, 4) + s, (4, 6 // groups) + k) + (((6,),) if bias else ())
+            out.append(Case("conv_transpose", shapes, opts))
+    return out
 
 
 def _conv_cases(exhaustive):
@@ -145,6 +211,9 @@ def _conv_cases(exhaustive):
             _conv_case(n, stride=2, padding="SAME", dilation=2, groups=2, flip=True),
             _conv_case(n, stride=3, padding=_per_axis(((1, 2), (2, 1)), n),
                        dilation=_per_axis((1, 2), n), bias=False),
+            _conv_case(n, padding=1, mode="reflect"),
+            _conv_case(n, stride=2, padding=_per_axis(((2, 0), (0, 1)), n), mode="replicate"),
+            _conv_case(n, padding=1, mode="circular", groups=2),
         ]
     return out
 
@@ -152,7 +221,8 @@ def _conv_cases(exhaustive):
 def _pool_cases(op, exhaustive):
     out = []
     extra = {"max_pool": [(("window", 2), ("stride", 1), ("dilation", 2)),
-                          (("window", 3), ("stride", 2), ("padding", 1), ("dilation", 2))],
+                          (("window", 3), ("stride", 2), ("padding", 1), ("dilation", 2)),
+                          (("window", 3), ("stride", 2), ("padding", 1), ("ties", "split"))],
              "avg_pool": [(("padding", 1), ("count_include_pad", False), ("window", 3),
                            ("stride", 2)),
                           (("divisor_override", 5), ("window", 2))],
@@ -201,6 +271,19 @@ def cases(op: str, exhaustive: bool = False) -> list[Case]:
         return _conv_cases(exhaustive)
     if op in ("max_pool", "avg_pool", "lp_pool"):
         return _pool_cases(op, exhaustive)
+    if op == "conv_transpose":
+        return _conv_transpose_cases()
+    if op == "max_unpool":
+        return [Case(op, ((2, 3) + _per_axis((3, 4), n),), (("window", 2),)) for n in (1, 2, 3)]
+    if op in ("adaptive_avg_pool", "adaptive_max_pool"):
+        return [Case(op, ((2, 3) + s,), (("output_size", o),))
+                for s, o in [((7,), 3), ((7, 8), (3, 4)), ((5, 6), (7, 2)), ((4, 5, 6), (2, 3, 4))]]
+    if op in ("global_avg_pool", "global_max_pool"):
+        return [Case(op, ((2, 3) + s,)) for s in [(7,), (5, 6), (3, 4, 3)]]
+    if op in ("sigmoid_binary_cross_entropy", "huber"):
+        extra = (("delta", 0.7),) if op == "huber" else ()
+        return [Case(op, ((4, 3), (4, 3)), (("reduction", r),) + extra)
+                for r in ("sum", "mean", "none")]
     if op in ("relu", "sigmoid", "tanh"):
         return [Case(op, ((3, 4, 5),)), Case(op, ((7,),))]
     if op == "dense":
@@ -210,5 +293,11 @@ def cases(op: str, exhaustive: bool = False) -> list[Case]:
     if op == "softmax_cross_entropy":
         return ([Case(op, ((6, 5),), (("reduction", r),), "int") for r in ("mean", "sum", "none")]
                 + [Case(op, ((6, 5), (6, 5)), (("reduction", r),), "prob")
-                   for r in ("mean", "none")])
+                   for r in ("mean", "none")]
+                + [Case(op, ((6, 5),), (("reduction", "mean"), ("label_smoothing", 0.1)), "int"),
+                   Case(op, ((6, 5),), (("reduction", "mean"), ("ignore_index", 2)), "int"),
+                   Case(op, ((6, 5), (6,)), (("reduction", "mean"), ("ignore_index", 2)), "int"),
+                   Case(op, ((6, 5), (6,)), (("reduction", "sum"),), "int"),
+                   Case(op, ((6, 5), (6, 5)), (("reduction", "mean"), ("label_smoothing", 0.2)),
+                        "prob")])
     raise ValueError(f"jaxconv._grid.cases: unknown op {op!r}; expected one of {OPS}.")

@@ -83,7 +83,7 @@ def _mse_fwd(y, t, cfg):
 
 # _mse_bwd :: (cfg, y - t, CT E) -> (CT y, CT t)
 def _mse_bwd(cfg, diff, g):
-    g = g.astype(diff.dtype)
+    g = jnp.asarray(g).astype(diff.dtype)
     g = g if cfg.reduction == "none" else g * _scale(cfg.reduction, diff.size)
     dy = g * diff
     return dy.astype(cfg.dtype), (-dy).astype(cfg.dtype)
@@ -127,7 +127,10 @@ def _make_mse(impl):
 
 class XentConfig(NamedTuple):
     reduction: str
-    dtype: str          # the logits' dtype (the log-softmax residual is kept in float32 for 16-bit)
+    dtype: str                # the logits' dtype (float32 residuals for 16-bit logits)
+    smoothing: float          # label smoothing epsilon
+    ignore_index: int | None  # integer labels equal to it contribute nothing
+    weighted: bool            # per-example weights given
 
 
 def _finite_where_unused(t, ls):
@@ -141,57 +144,101 @@ def _log_softmax(z):
     return s - jnp.log(jnp.sum(jnp.exp(s), axis=1, keepdims=True))
 
 
-def _targets(labels, k, dtype):
-    """``(t, valid)``: probability rows ``(N, K)`` and a per-example validity mask or None."""
+def _targets(labels, k, dtype, cfg: XentConfig):
+    """``(t, kept, bad)``: smoothed probability rows ``(N, K)``; rows that count (not ignored);
+    rows with an out-of-range class id (their loss and gradient are NaN). None: all / none."""
+    kept = bad = None
     if jnp.issubdtype(labels.dtype, jnp.integer):
-        valid = (labels >= 0) & (labels < k)
-        return jax.nn.one_hot(labels, k, dtype=dtype), valid
-    return labels.astype(dtype), None
+        t = jax.nn.one_hot(labels, k, dtype=dtype)
+        bad = (labels < 0) | (labels >= k)
+        if cfg.ignore_index is not None:
+            kept = labels != cfg.ignore_index
+            bad = bad & kept
+    else:
+        t = labels.astype(dtype)
+    if cfg.smoothing:
+        t = t * (1 - cfg.smoothing) + cfg.smoothing / k
+    return t, kept, bad
 
 
-def _xent_parts(z, labels, cfg: XentConfig):
-    """``(E, log_softmax(z))`` for logits ``(N, K)`` and labels ``(N,)`` or ``(N, K)``."""
+def _example_weights(n, weights, kept, dtype):
+    """Per-example weights with ignored rows at 0: ``(N,)``."""
+    w = jnp.ones((n,), dtype) if weights is None else weights.astype(dtype)
+    return w if kept is None else jnp.where(kept, w, jnp.zeros((), dtype))
+
+
+def _xent_parts(z, labels, weights, cfg: XentConfig):
+    """``(E, log_softmax(z), per-example losses, weights, normaliser)``."""
     ls = _log_softmax(z.astype(_args.acc_dtype(z.dtype)))
-    t, valid = _targets(labels, z.shape[1], ls.dtype)
-    per = -jnp.sum(t * _finite_where_unused(t, ls), axis=1)
-    if valid is not None:
-        per = jnp.where(valid, per, jnp.nan)
-    return _reduce(per, cfg.reduction, z.shape[0]).astype(z.dtype), ls
-
-
-def xent_forward(z, labels, cfg: XentConfig):
-    return _xent_parts(z, labels, cfg)[0]
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _xent(z, labels, cfg):
-    return xent_forward(z, labels, cfg)
-
-
-# _xent_fwd :: (z, labels) -> (E, (log_softmax(z), labels))
-def _xent_fwd(z, labels, cfg):
-    loss, ls = _xent_parts(z, labels, cfg)
-    return loss, (ls, labels)
-
-
-# _xent_bwd :: (cfg, (log_softmax, labels), CT E) -> (CT z, CT labels)
-def _xent_bwd(cfg, res, g):
-    ls, labels = res
     n, k = ls.shape
-    t, valid = _targets(labels, k, ls.dtype)
-    gn = (g if cfg.reduction == "none" else jnp.broadcast_to(g, (n,))).astype(ls.dtype)
-    gn = gn * _scale(cfg.reduction, n)
-    dz = (jnp.exp(ls) * jnp.sum(t, axis=1, keepdims=True) - t) * gn[:, None]
-    if valid is not None:                    # integer labels: no cotangent for them
-        return jnp.where(valid[:, None], dz, jnp.nan).astype(cfg.dtype), None
-    dt = -_finite_where_unused(t, ls) * gn[:, None]
-    return dz.astype(cfg.dtype), dt.astype(labels.dtype)
+    t, kept, bad = _targets(labels, k, ls.dtype, cfg)
+    per = -jnp.sum(t * _finite_where_unused(t, ls), axis=1)
+    if kept is not None:
+        per = jnp.where(kept, per, jnp.zeros((), per.dtype))
+    if bad is not None:
+        per = jnp.where(bad, jnp.nan, per)
+    w = _example_weights(n, weights, kept, ls.dtype)
+    total = jnp.sum(w)
+    if cfg.reduction == "none":
+        loss = w * per
+    elif cfg.reduction == "sum":
+        loss = jnp.sum(w * per)
+    else:       # PyTorch: the weighted mean, over the examples that are not ignored
+        loss = jnp.sum(w * per) / total
+    return loss.astype(z.dtype), ls, per, w, total
+
+
+def xent_forward(z, labels, weights, cfg: XentConfig):
+    return _xent_parts(z, labels, weights, cfg)[0]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _xent(z, labels, weights, cfg):
+    return xent_forward(z, labels, weights, cfg)
+
+
+# _xent_fwd :: (z, labels, weights) -> (E, (log_softmax, labels, per-example losses, weights))
+def _xent_fwd(z, labels, weights, cfg):
+    loss, ls, per, w, total = _xent_parts(z, labels, weights, cfg)
+    return loss, (ls, labels, per if cfg.weighted else None, w, total)
+
+
+# _xent_bwd :: (cfg, residuals, CT E) -> (CT z, CT labels, CT weights)
+def _xent_bwd(cfg, res, g):
+    ls, labels, per, w, total = res
+    n, k = ls.shape
+    t, kept, bad = _targets(labels, k, ls.dtype, cfg)
+    g = jnp.asarray(g).astype(ls.dtype)
+    if cfg.reduction == "none":
+        gn = g
+    elif cfg.reduction == "sum":
+        gn = jnp.broadcast_to(g, (n,))
+    else:
+        gn = jnp.broadcast_to(g / total, (n,))
+    scale = (w * gn)[:, None]                           # dE/d(per_n) = w_n * g_n
+    dz = (jnp.exp(ls) * jnp.sum(t, axis=1, keepdims=True) - t) * scale
+    if bad is not None:
+        dz = jnp.where(bad[:, None], jnp.nan, dz)
+    dw = None
+    if cfg.weighted:                                    # d(w_n per_n)/dw_n, and the mean's 1/sum w
+        if cfg.reduction == "mean":
+            dw = (per - jnp.sum(w * per) / total) * gn
+        else:
+            dw = per * gn
+        if kept is not None:
+            dw = jnp.where(kept, dw, jnp.zeros((), dw.dtype))
+        dw = dw.astype(cfg.dtype)
+    if jnp.issubdtype(labels.dtype, jnp.integer):       # class ids: no cotangent
+        return dz.astype(cfg.dtype), None, dw
+    dt = -(1 - cfg.smoothing) * _finite_where_unused(t, ls) * scale
+    return dz.astype(cfg.dtype), dt.astype(labels.dtype), dw
 
 
 _xent.defvjp(_xent_fwd, _xent_bwd)
 
 
-def xent_config(logits, labels, reduction) -> XentConfig:
+def xent_config(logits, labels, reduction, label_smoothing=0.0, ignore_index=None,
+                weights=None) -> XentConfig:
     op = "softmax_cross_entropy"
     _args.check_float(op, "logits", logits)
     _args.check_ndim(op, "logits", logits, 2, "(N, num_classes)")
@@ -201,49 +248,203 @@ def xent_config(logits, labels, reduction) -> XentConfig:
     if dtype is None:
         raise TypeError(f"jaxconv.{op}: `labels` must be an array of class ids (N,) or of "
                         f"probabilities (N, K); got {type(labels).__name__}.")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or \
+            not 0 <= label_smoothing <= 1:
+        raise ValueError(f"jaxconv.{op}: `label_smoothing` (={label_smoothing!r}) must be a "
+                         "number in [0, 1].")
+    if ignore_index is not None and not _args._is_int(ignore_index):
+        raise TypeError(f"jaxconv.{op}: `ignore_index` (={ignore_index!r}) must be None or an "
+                        "int class id.")
     if jnp.issubdtype(dtype, jnp.integer):
         if tuple(labels.shape) != (n,):
             raise ValueError(f"jaxconv.{op}: integer `labels` must have shape ({n},) (one class id "
                              f"per row of logits {tuple(logits.shape)}); "
                              f"got {tuple(labels.shape)}.")
         if not isinstance(labels, jax.core.Tracer) and labels.size:
-            lo, hi = int(np.min(labels)), int(np.max(labels))
-            if lo < 0 or hi >= k:
+            used = np.asarray(labels)
+            if ignore_index is not None:
+                used = used[used != ignore_index]
+            if used.size and (used.min() < 0 or used.max() >= k):
                 raise ValueError(f"jaxconv.{op}: `labels` must be class ids in [0, {k}) for "
-                                 f"{k} classes; got values in [{lo}, {hi}].")
+                                 f"{k} classes" + (f" (or ignore_index={ignore_index})"
+                                                   if ignore_index is not None else "")
+                                 + f"; got values in [{int(used.min())}, {int(used.max())}].")
     elif jnp.issubdtype(dtype, jnp.floating):
         if tuple(labels.shape) != (n, k):
             raise ValueError(f"jaxconv.{op}: probability `labels` must have the logits' shape "
                              f"({n}, {k}); got {tuple(labels.shape)}. Pass integer class ids "
                              "of shape (N,) instead if they are not probabilities.")
+        if ignore_index is not None:
+            raise ValueError(f"jaxconv.{op}: `ignore_index` applies to integer class ids only; "
+                             "give ignored rows zero `weights` instead.")
         _args.check_same_dtype(op, logits=logits, labels=labels)
     else:
         raise TypeError(f"jaxconv.{op}: `labels` has dtype {dtype}; expected integer class ids "
                         "or floating probabilities.")
-    return XentConfig(reduction, jnp.dtype(logits.dtype).name)
+    if weights is not None:
+        _args.check_float(op, "weights", weights)
+        if tuple(weights.shape) != (n,):
+            raise ValueError(f"jaxconv.{op}: `weights` must have shape ({n},), one per example; "
+                             f"got {tuple(weights.shape)}. For PyTorch's per-class weights pass "
+                             "class_weights[labels].")
+    return XentConfig(reduction, jnp.dtype(logits.dtype).name, float(label_smoothing),
+                      None if ignore_index is None else int(ignore_index), weights is not None)
 
 
 def _make_xent(impl):
-    def softmax_cross_entropy(logits, labels, reduction="mean"):
+    def softmax_cross_entropy(logits, labels, reduction="mean", *, label_smoothing=0.0,
+                              ignore_index=None, weights=None):
         r"""Softmax cross-entropy, numerically stable for large logits.
 
         .. math::
             E_n = -\sum_k t_{nk} \log \mathrm{softmax}(z_n)_k, \qquad
-            rac{\partial E_n}{\partial z_n} = \mathrm{softmax}(z_n) - t_n
+            \frac{\partial E_n}{\partial z_n} = \mathrm{softmax}(z_n) \sum_k t_{nk} - t_n
 
         Args:
           logits: ``(N, K)``, floating dtype.
           labels: integer class ids ``(N,)`` in ``[0, K)``, or probabilities ``(N, K)``
             (then also differentiable).
-          reduction: ``"mean"`` (over ``N``), ``"sum"`` or ``"none"`` (the ``(N,)`` losses).
+          reduction: ``"mean"``, ``"sum"`` or ``"none"`` (the ``(N,)`` weighted losses).
+          label_smoothing: ``t = (1 - eps) t + eps / K``, as PyTorch.
+          ignore_index: integer labels equal to it add nothing and are not counted in the mean.
+          weights: per-example weights ``(N,)`` (differentiable); ``"mean"`` is then
+            ``sum(w_n E_n) / sum(w_n)`` over the examples not ignored, as PyTorch's weighted
+            mean.
 
         Returns:
           A scalar, or ``(N,)`` for ``"none"``.
         """
-        return impl(logits, labels, xent_config(logits, labels, reduction))
+        cfg = xent_config(logits, labels, reduction, label_smoothing, ignore_index, weights)
+        return impl(logits, labels, weights, cfg)
     return softmax_cross_entropy
 
 
+# ----------------------------------------------------------------------------------------------
+# Sigmoid binary cross-entropy and Huber: elementwise losses of one shape ``(*S)``
+
+class ElementConfig(NamedTuple):
+    reduction: str
+    dtype: str
+    delta: float = 1.0        # huber only
+
+
+def _elementwise_loss(op, y, t, reduction):
+    _args.check_float(op, "y" if op == "huber" else "logits", y)
+    _args.check_float(op, "t" if op == "huber" else "targets", t)
+    _args.check_same_dtype(op, **({"y": y, "t": t} if op == "huber" else
+                                 {"logits": y, "targets": t}))
+    if y.shape != t.shape:
+        raise ValueError(f"jaxconv.{op}: inputs {tuple(y.shape)} and {tuple(t.shape)} must have "
+                         "the same shape (no broadcasting).")
+    _check_reduction(op, reduction)
+
+
+def bce_forward(z, t, cfg: ElementConfig):
+    """``max(z, 0) - z t + log(1 + exp(-|z|))``, the stable form of
+    ``-(t log s(z) + (1 - t) log(1 - s(z)))``."""
+    acc = _args.acc_dtype(z.dtype)
+    za, ta = z.astype(acc), t.astype(acc)
+    per = jnp.maximum(za, 0) - za * ta + jnp.log1p(jnp.exp(-jnp.abs(za)))
+    return _reduce(per, cfg.reduction, z.size).astype(z.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _bce(z, t, cfg):
+    return bce_forward(z, t, cfg)
+
+
+# _bce_fwd :: (z, t) -> (E, (z, t))
+def _bce_fwd(z, t, cfg):
+    return bce_forward(z, t, cfg), (z, t)
+
+
+# _bce_bwd :: (cfg, (z, t), CT E) -> (CT z, CT t):  dE/dz = s(z) - t,  dE/dt = -z
+def _bce_bwd(cfg, res, g):
+    z, t = res
+    acc = _args.acc_dtype(z.dtype)
+    g = jnp.asarray(g).astype(acc) * _scale(cfg.reduction, z.size)
+    za = z.astype(acc)
+    dz = (jax.nn.sigmoid(za) - t.astype(acc)) * g
+    return dz.astype(cfg.dtype), (-za * g).astype(cfg.dtype)
+
+
+_bce.defvjp(_bce_fwd, _bce_bwd)
+
+
+def huber_forward(y, t, cfg: ElementConfig):
+    """PyTorch's Huber loss: ``d^2 / 2`` where ``|d| < delta``, else ``delta (|d| - delta/2)``,
+    ``d = y - t``."""
+    acc = _args.acc_dtype(y.dtype)
+    d = y.astype(acc) - t.astype(acc)
+    ad = jnp.abs(d)
+    per = jnp.where(ad < cfg.delta, 0.5 * d * d, cfg.delta * (ad - 0.5 * cfg.delta))
+    return _reduce(per, cfg.reduction, y.size).astype(y.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _huber(y, t, cfg):
+    return huber_forward(y, t, cfg)
+
+
+# _huber_fwd :: (y, t) -> (E, y - t)
+def _huber_fwd(y, t, cfg):
+    acc = _args.acc_dtype(y.dtype)
+    return huber_forward(y, t, cfg), y.astype(acc) - t.astype(acc)
+
+
+# _huber_bwd :: (cfg, y - t, CT E) -> (CT y, CT t):  dE/dy = clip(y - t, -delta, delta)
+def _huber_bwd(cfg, d, g):
+    g = jnp.asarray(g).astype(d.dtype) * _scale(cfg.reduction, d.size)
+    dy = jnp.where(jnp.abs(d) < cfg.delta, d, cfg.delta * jnp.sign(d)) * g
+    return dy.astype(cfg.dtype), (-dy).astype(cfg.dtype)
+
+
+_huber.defvjp(_huber_fwd, _huber_bwd)
+
+
+def _make_bce(impl):
+    def sigmoid_binary_cross_entropy(logits, targets, reduction="mean"):
+        r"""Binary cross-entropy on logits (PyTorch's ``binary_cross_entropy_with_logits``).
+
+        .. math::
+            E = \max(z, 0) - z t + \log(1 + e^{-|z|}), \qquad
+            \frac{\partial E}{\partial z} = \sigma(z) - t
+
+        Args:
+          logits: any shape, floating dtype.
+          targets: same shape, values in [0, 1] (differentiable: ``dE/dt = -z``).
+          reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"``.
+        """
+        _elementwise_loss("sigmoid_binary_cross_entropy", logits, targets, reduction)
+        return impl(logits, targets, ElementConfig(reduction, jnp.dtype(logits.dtype).name))
+    return sigmoid_binary_cross_entropy
+
+
+def _make_huber(impl):
+    def huber(y, t, reduction="mean", *, delta=1.0):
+        r"""Huber loss (PyTorch's ``HuberLoss``): quadratic within ``delta``, linear beyond.
+
+        .. math::
+            E = \begin{cases} \tfrac12 d^2 & |d| < \delta \\
+                 \delta (|d| - \tfrac12 \delta) & \text{else} \end{cases}, \quad
+            \frac{\partial E}{\partial y} = \mathrm{clip}(d, -\delta, \delta), \quad d = y - t
+
+        Args:
+          y, t: predictions and targets of one shape, floating dtype.
+          reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+          delta: the threshold, > 0.
+        """
+        _elementwise_loss("huber", y, t, reduction)
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
+            raise ValueError(f"jaxconv.huber: `delta` (={delta!r}) must be a positive number.")
+        return impl(y, t, ElementConfig(reduction, jnp.dtype(y.dtype).name, float(delta)))
+    return huber
+
+
+sigmoid_binary_cross_entropy = _make_bce(_bce)
+sigmoid_binary_cross_entropy_autodiff = _make_bce(bce_forward)
+huber = _make_huber(_huber)
+huber_autodiff = _make_huber(huber_forward)
 mse = _make_mse(_mse)
 mse_autodiff = _make_mse(mse_forward)
 softmax_cross_entropy = _make_xent(_xent)

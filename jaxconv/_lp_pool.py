@@ -15,7 +15,9 @@ gives 0 for every ``p >= 1``) times the up-sampled ``delta / y^(p-1)``. Where ``
 window) the gradient is defined as 0: that window contributes nothing, and no NaN appears.
 
 For ``x >= 0`` (or even ``p``) this equals PyTorch's ``lp_pool``, which uses ``x^p`` rather than
-``|x|^p`` and is therefore not a norm for odd ``p`` on negative inputs.
+``|x|^p`` and is therefore not a norm for odd ``p`` on negative inputs; and with ``ceil_mode``,
+PyTorch rescales a window that hangs over the edge by ``K / m`` (it computes ``avg_pool * K``),
+where this keeps the p-norm of the ``m`` elements present.
 
 Residuals: ``x`` and ``y`` (``y`` unrounded, in float32, for 16-bit inputs).
 """

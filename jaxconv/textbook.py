@@ -26,21 +26,40 @@ def _grid(shape):
     return itertools.product(*(range(s) for s in shape))
 
 
-def _conv_setup(x, w, b, stride, padding, dilation, groups, flip):
+_NP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_source(j, lo, size, mode):
+    """Input position that padded position ``j`` holds (None: a zero)."""
+    i = j - lo
+    if 0 <= i < size:
+        return i
+    if mode == "zeros":
+        return None
+    if mode == "reflect":
+        return -i if i < 0 else 2 * (size - 1) - i
+    if mode == "replicate":
+        return 0 if i < 0 else size - 1
+    return i % size                                  # circular
+
+
+def _conv_setup(x, w, b, stride, padding, dilation, groups, flip, padding_mode="zeros"):
     x, w, b = _f64(x), _f64(w), _f64(b)
     cfg = _conv.conv_config(x, w, b, stride, padding, dilation, groups, flip, op="textbook.conv")
     w_eff = w[(slice(None), slice(None)) + (slice(None, None, -1),) * (w.ndim - 2)] if flip else w
-    xp = np.pad(x, [(0, 0), (0, 0)] + list(cfg.padding))
+    xp = np.pad(x, [(0, 0), (0, 0)] + list(cfg.padding), mode=_NP_MODE[padding_mode])
     ks = w.shape[2:]
     extents = [_args.dilated_extent(k, r) for k, r in zip(ks, cfg.dilation)]
     outs = _args.conv_out_sizes(x.shape[2:], extents, cfg.stride, cfg.padding)
     return x, w_eff, b, cfg, xp, outs
 
 
-def conv_forward(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False):
+def conv_forward(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
+                 padding_mode="zeros"):
     """Eq. 7 (Eq. 4 with channels):
     ``y[n,d,i] = sum_c sum_m w[d,c,m] x_pad[n,c,i*s+m*r] + b[d]``."""
-    x, w, b, cfg, xp, outs = _conv_setup(x, w, b, stride, padding, dilation, groups, flip)
+    x, w, b, cfg, xp, outs = _conv_setup(x, w, b, stride, padding, dilation, groups, flip,
+                                         padding_mode)
     n_, c_ = x.shape[:2]
     d_, cg = w.shape[:2]
     dg = d_ // cfg.groups
@@ -56,15 +75,18 @@ def conv_forward(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=
     return y
 
 
-def conv_backward(x, w, delta, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False):
+def conv_backward(x, w, delta, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
+                  padding_mode="zeros"):
     """Returns ``(dE/dx, dE/dw, dE/db)`` for deltas ``(N, D, *O)``.
 
     * Eq. 13: ``dE/dw[d,c,m] = sum_{n,i} delta[n,d,i] * x_pad[n,c,i*s+m*r]``;
     * Eq. 20: ``dE/dx_pad[n,c,p] = sum_{d,m} delta[n,d,(p-m*r)/s] * w[d,c,m]`` over the ``m`` for
-      which ``(p - m*r)/s`` is an output index, then cropped by the padding;
+      which ``(p - m*r)/s`` is an output index, then each padded position's value added to the
+      input position it holds (cropped, for zero padding);
     * bias: ``dE/db[d] = sum_{n,i} delta[n,d,i]``.
     """
-    x, w_eff, _, cfg, xp, outs = _conv_setup(x, w, None, stride, padding, dilation, groups, flip)
+    x, w_eff, _, cfg, xp, outs = _conv_setup(x, w, None, stride, padding, dilation, groups, flip,
+                                             padding_mode)
     delta = _f64(delta)
     n_, c_ = x.shape[:2]
     d_, cg = w_eff.shape[:2]
@@ -89,8 +111,12 @@ def conv_backward(x, w, delta, *, stride=1, padding="VALID", dilation=1, groups=
                     i = tuple(v // s for v, s in zip(q, cfg.stride))
                     acc += delta[(n, d) + i] * w_eff[d, cc][m]
         dxp[(n, c) + p] = acc
-    crop = tuple(slice(lo, lo + size) for (lo, _), size in zip(cfg.padding, x.shape[2:]))
-    dx = dxp[(slice(None), slice(None)) + crop]
+    dx = np.zeros_like(x)
+    for p in _grid(xp.shape[2:]):
+        src = tuple(_pad_source(j, lo, size, padding_mode)
+                    for j, (lo, _), size in zip(p, cfg.padding, x.shape[2:]))
+        if None not in src:
+            dx[(slice(None), slice(None)) + src] += dxp[(slice(None), slice(None)) + p]
     if flip:
         dw = dw[(slice(None), slice(None)) + (slice(None, None, -1),) * len(ks)]
     db = delta.sum(axis=(0,) + tuple(range(2, delta.ndim)))
@@ -248,15 +274,126 @@ def mse_backward(y, t, reduction="sum"):
     return (y - t) / (y.size if reduction == "mean" else 1)
 
 
-def softmax_cross_entropy_backward(logits, labels, reduction="mean"):
-    """``dE/dz_n = softmax(z_n) * sum_k t_nk - t_n`` (one-hot ``t`` for integer labels)."""
+def softmax_cross_entropy_backward(logits, labels, reduction="mean", label_smoothing=0.0,
+                                   ignore_index=None, weights=None):
+    """``dE/dz_n = w_n (softmax(z_n) * sum_k t_nk - t_n)`` (``t`` one-hot for integer labels,
+    smoothed ``(1 - eps) t + eps / K``), rows with ``ignore_index`` zero, "mean" divided by the
+    sum of the weights of the rows kept (PyTorch)."""
     z = _f64(logits)
+    n, k = z.shape
     labels = np.asarray(labels)
+    kept = np.ones(n, bool)
     if np.issubdtype(labels.dtype, np.integer):
-        t = np.eye(z.shape[1])[labels]
+        if ignore_index is not None:
+            kept = labels != ignore_index
+        t = np.eye(k)[np.where(kept, labels, 0)]
     else:
         t = labels.astype(np.float64)
+    t = t * (1 - label_smoothing) + label_smoothing / k
     e = np.exp(z - z.max(axis=1, keepdims=True))
     p = e / e.sum(axis=1, keepdims=True)
-    dz = p * t.sum(axis=1, keepdims=True) - t
-    return dz / (z.shape[0] if reduction == "mean" else 1)
+    w = np.ones(n) if weights is None else _f64(weights)
+    w = np.where(kept, w, 0.0)
+    dz = (p * t.sum(axis=1, keepdims=True) - t) * w[:, None]
+    return dz / (w.sum() if reduction == "mean" else 1)
+
+
+def sigmoid_binary_cross_entropy_backward(logits, targets, reduction="mean"):
+    """``dE/dz = sigmoid(z) - t``, ``dE/dt = -z`` (divided by the element count for "mean")."""
+    z, t = _f64(logits), _f64(targets)
+    scale = z.size if reduction == "mean" else 1
+    return (1 / (1 + np.exp(-z)) - t) / scale, -z / scale
+
+
+def huber_backward(y, t, reduction="mean", delta=1.0):
+    """``dE/dy = d`` where ``|d| < delta``, else ``delta * sign(d)``; ``dE/dt = -dE/dy``."""
+    d = _f64(y) - _f64(t)
+    g = np.where(np.abs(d) < delta, d, delta * np.sign(d)) / (d.size if reduction == "mean" else 1)
+    return g, -g
+
+
+def max_unpool_backward(indices, delta):
+    """``dE/dx[n, c, o] = delta[n, c, indices[n, c, o]]`` (flat positions of each plane)."""
+    delta = _f64(delta)
+    flat = delta.reshape(delta.shape[:2] + (-1,))
+    idx = np.asarray(indices).reshape(indices.shape[:2] + (-1,))
+    return np.take_along_axis(flat, idx, axis=2).reshape(indices.shape)
+
+
+def conv_transpose_forward(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1,
+                           groups=1):
+    """``y[n, o, i*s + m*r - lo] += x[n, c, i] * w[c, o', m]`` over every input position ``i``,
+    tap ``m`` and channel ``c`` of ``o``'s group: each input scatters the kernel (PyTorch's
+    transposed convolution, the convolution's Eq. 20 run forward)."""
+    from . import _conv_transpose
+    x, w, b = _f64(x), _f64(w), _f64(b)
+    cfg = _conv_transpose.conv_transpose_config(x, w, b, stride, padding, output_padding,
+                                                dilation, groups)
+    win = cfg.window
+    n_, c_in = x.shape[:2]
+    cg_out = w.shape[1]
+    cin_g = c_in // groups
+    y = np.zeros((n_, cg_out * groups) + win.in_sizes)
+    for n, c, i in itertools.product(range(n_), range(c_in), _grid(x.shape[2:])):
+        g = c // cin_g
+        for o, m in itertools.product(range(cg_out), _grid(w.shape[2:])):
+            p = tuple(ii * s + mm * r - lo for ii, mm, s, r, (lo, _) in
+                      zip(i, m, win.stride, win.dilation, win.padding))
+            if _inside(p, win.in_sizes):
+                y[(n, g * cg_out + o) + p] += x[(n, c) + i] * w[(c, o) + m]
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * (y.ndim - 2))
+    return y
+
+
+def conv_transpose_backward(x, w, delta, *, stride=1, padding=0, output_padding=0, dilation=1,
+                            groups=1):
+    """``dx[n,c,i] = sum_{o,m} delta[n,o,i*s+m*r-lo] w[c,o',m]`` (the convolution's forward),
+    ``dw[c,o',m] = sum_{n,i} x[n,c,i] delta[n,o,i*s+m*r-lo]`` (its weight gradient), ``db``."""
+    from . import _conv_transpose
+    x, w, delta = _f64(x), _f64(w), _f64(delta)
+    cfg = _conv_transpose.conv_transpose_config(x, w, None, stride, padding, output_padding,
+                                                dilation, groups)
+    win = cfg.window
+    n_, c_in = x.shape[:2]
+    cg_out = w.shape[1]
+    cin_g = c_in // groups
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for n, c, i in itertools.product(range(n_), range(c_in), _grid(x.shape[2:])):
+        g = c // cin_g
+        for o, m in itertools.product(range(cg_out), _grid(w.shape[2:])):
+            p = tuple(ii * s + mm * r - lo for ii, mm, s, r, (lo, _) in
+                      zip(i, m, win.stride, win.dilation, win.padding))
+            if _inside(p, win.in_sizes):
+                d = delta[(n, g * cg_out + o) + p]
+                dx[(n, c) + i] += d * w[(c, o) + m]
+                dw[(c, o) + m] += d * x[(n, c) + i]
+    return dx, dw, delta.sum(axis=(0,) + tuple(range(2, delta.ndim)))
+
+
+def _bins(size, out):
+    return [range((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def adaptive_pool_backward(kind, x, delta, output_size):
+    """PyTorch's bins ``[floor(iL/O), ceil((i+1)L/O))``: ``"avg"`` spreads ``delta / m`` over the
+    bin, ``"max"`` gives it to the bin's first maximum (the last NaN if any)."""
+    x, delta = _f64(x), _f64(delta)
+    n = x.ndim - 2
+    out = (output_size,) * n if isinstance(output_size, int) else tuple(output_size)
+    bins = [_bins(size, o) for size, o in zip(x.shape[2:], out)]
+    dx = np.zeros_like(x)
+    for nn, c, o in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(out)):
+        cells = list(itertools.product(*(bins[a][i] for a, i in enumerate(o))))
+        d = delta[(nn, c) + o]
+        if kind == "avg":
+            for cell in cells:
+                dx[(nn, c) + cell] += d / len(cells)
+            continue
+        best, arg = -np.inf, cells[0]
+        for cell in cells:
+            v = x[(nn, c) + cell]
+            if v > best or np.isnan(v):
+                best, arg = v, cell
+        dx[(nn, c) + arg] += d
+    return dx
