@@ -68,10 +68,29 @@ def train_main(argv=None) -> int:
     parser.add_argument("--on-nonfinite", choices=("stop", "skip"), default="stop",
                         help="on a NaN/inf loss or gradient: stop naming the step, or skip it")
     parser.add_argument("--progress", action="store_true", help="show a progress bar (tqdm)")
+    parser.add_argument("--devices", type=int, default=None,
+                        help="number of devices to train on (default: every visible device)")
+    parser.add_argument("--model-parallel", type=int, default=1,
+                        help="devices per model replica: conv/dense kernels split by output "
+                        "channel (default 1: pure data parallelism)")
+    parser.add_argument("--coordinator", default=None, help="multi-host: HOST:PORT of process 0")
+    parser.add_argument("--num-processes", type=int, default=None, help="multi-host: processes")
+    parser.add_argument("--process-id", type=int, default=None, help="multi-host: this process")
+    parser.add_argument("--distributed", action="store_true",
+                        help="multi-host, configured from the environment (SLURM, Open MPI, "
+                        "TPU pods: whatever jax.distributed.initialize() detects)")
     parser.add_argument("--xla-defaults", action="store_true",
                         help="compile the train step with XLA's default options (by default, "
                         "on CPU, it uses Eigen convolutions instead of YNNPACK's: faster here)")
     args = parser.parse_args(argv)
+
+    from . import distributed
+    multi = [args.coordinator, args.num_processes, args.process_id]
+    if any(v is not None for v in multi) or args.distributed:
+        if not args.distributed and any(v is None for v in multi):
+            parser.error("--coordinator, --num-processes and --process-id go together (or use "
+                         "--distributed to read them from the environment)")
+        distributed.initialize(*multi)      # before anything else touches JAX
 
     import jaxconv
 
@@ -86,26 +105,33 @@ def train_main(argv=None) -> int:
         model = models.get(recipe.pop("model"), num_classes=ds.num_classes)
         augment = _augmentation(recipe.pop("augment"))
         ops = jaxconv if args.ops == "vjp" else jaxconv.autodiff
-        print(f"jaxconv train: {model.name} on {args.data} {ds.input_shape} "
+        say = print if distributed.is_main() else (lambda *a, **k: None)
+        say(f"jaxconv train: {model.name} on {args.data} {ds.input_shape} "
               f"({len(ds.x_train)} train / {len(ds.x_test)} test), ops={args.ops}, "
               + ", ".join(f"{k}={v}" for k, v in recipe.items())
               + f", augment={getattr(augment, '__name__', 'none')}, seed={args.seed}",
               flush=True)
         xla = "default" if args.xla_defaults else "auto"
+        import jax
+        say(f"jaxconv train: {jax.device_count() if args.devices is None else args.devices} "
+            f"device(s) in {jax.process_count()} process(es), model parallel "
+            f"{args.model_parallel}", flush=True)
         if train.compiler_options(xla):
-            print(f"jaxconv train: XLA options {train.compiler_options(xla)} (--xla-defaults "
+            say(f"jaxconv train: XLA options {train.compiler_options(xla)} (--xla-defaults "
                   "to use XLA's defaults)", flush=True)
         _, history = train.fit(model, ds, **recipe, momentum=args.momentum, seed=args.seed,
                                ops=ops, out_dir=args.out, resume=args.resume,
                                on_nonfinite=args.on_nonfinite, progress=args.progress,
-                               data_name=args.data, augment=augment, xla_options=xla)
+                               data_name=args.data, augment=augment, xla_options=xla,
+                               devices=args.devices, model_parallel=args.model_parallel)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError,
             train.NonFiniteError) as err:
         print(f"jaxconv train: error: {err}", file=sys.stderr)
         return 1
-    print(train.summary_line(history))
-    if args.out:
-        print(f"wrote {args.out}/summary.json, metrics.jsonl, checkpoint.npz")
+    if distributed.is_main():
+        print(train.summary_line(history))
+        if args.out:
+            print(f"wrote {args.out}/summary.json, metrics.jsonl, checkpoint.npz")
     return 0
 
 

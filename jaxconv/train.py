@@ -36,6 +36,7 @@ import optax
 import jaxconv
 
 from . import checkpoint as ckpt
+from . import distributed as dist
 from .data import Dataset
 from .models import Model, param_count
 
@@ -146,10 +147,15 @@ def compiler_options(choice="auto") -> dict:
                      "'default', None or a dict of XLA options.")
 
 
-def compile_step(step, state, x, y, options: dict):
+def compile_step(step, state, x, y, options: dict, shardings=None):
     """AOT-compile ``step(state, x, y)`` (state donated) with XLA ``options``; an option this
-    jaxlib does not know falls back to XLA's defaults, with a warning."""
-    lowered = jax.jit(step, donate_argnums=0).lower(state, x, y)
+    jaxlib does not know falls back to XLA's defaults, with a warning. ``shardings``:
+    ``(state shardings, batch sharding, replicated)`` to lay the step out on a mesh."""
+    kw = {}
+    if shardings is not None:
+        state_sh, batch_sh, rep = shardings
+        kw = dict(in_shardings=(state_sh, batch_sh, batch_sh), out_shardings=(state_sh, rep))
+    lowered = jax.jit(step, donate_argnums=0, **kw).lower(state, x, y)
     if not options:
         return lowered.compile()
     try:
@@ -171,10 +177,13 @@ def make_eval_step(model: Model, ops=jaxconv) -> Callable:
     return evaluate
 
 
-def evaluate(eval_step, params, x, y, batch_size: int) -> tuple[float, float]:
-    """Mean loss and accuracy over ``(x, y)`` in fixed-size batches (the last one padded)."""
+def evaluate(eval_step, params, x, y, batch_size: int, put=None) -> tuple[float, float]:
+    """Mean loss and accuracy over ``(x, y)`` in fixed-size batches (the last one padded).
+
+    ``put(rows)`` places a (global) batch's rows on the devices (default: as they are)."""
     if len(x) == 0:
         return float("nan"), float("nan")
+    put = put or (lambda rows: rows)
     total_loss, total_correct = 0.0, 0
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
@@ -183,7 +192,7 @@ def evaluate(eval_step, params, x, y, batch_size: int) -> tuple[float, float]:
         if n < batch_size:
             xb = np.concatenate([xb, np.zeros((batch_size - n,) + xb.shape[1:], xb.dtype)])
             yb = np.concatenate([yb, np.zeros(batch_size - n, yb.dtype)])
-        loss, correct = eval_step(params, xb, yb, mask)
+        loss, correct = eval_step(params, put(xb), put(yb), put(mask))
         total_loss += float(loss)
         total_correct += int(correct)
     return total_loss / len(x), total_correct / len(x)
@@ -227,8 +236,8 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         seed: int = 0, ops=jaxconv, out_dir=None, resume: bool = False,
         on_nonfinite: str = "stop", progress: bool = False, log: Callable | None = print,
         on_epoch_end: Callable | None = None, data_name: str = "",
-        augment: Callable | None = None, dtype=None,
-        xla_options="auto") -> tuple[Any, list[dict]]:
+        augment: Callable | None = None, dtype=None, xla_options="auto",
+        devices: int | None = None, model_parallel: int = 1) -> tuple[Any, list[dict]]:
     """Train ``model`` on ``dataset``; returns ``(params, history)``, one dict per epoch.
 
     ``ops`` is :mod:`jaxconv` (hand-written rules) or :mod:`jaxconv.autodiff`.
@@ -237,6 +246,10 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     NumPy generator seeded by ``(seed, step)``, so resumed runs draw the same augmentations.
     ``dtype`` casts params and inputs (e.g. ``jnp.float64``, which needs ``jax_enable_x64``).
     ``xla_options`` selects the XLA options of the jitted train step (:func:`compiler_options`).
+    ``devices`` (default: all visible, across processes) and ``model_parallel`` lay each step
+    out on a mesh (:mod:`jaxconv.distributed`): the batch split along ``data``, the params
+    replicated or, with ``model_parallel > 1``, kernels split along their output channels.
+    Only process 0 logs and writes files; the returned params are host NumPy arrays.
     """
     x_train, y_train, x_test, y_test = dataset
     if dtype is not None:
@@ -257,6 +270,9 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
               "schedule": schedule, "weight_decay": weight_decay,
               "augment": getattr(augment, "__name__", "custom") if augment else "none",
               "dtype": jnp.dtype(dtype or jnp.float32).name}
+    layout = dist.make_layout(batch_size, devices, model_parallel, dataset.input_shape)
+    main = dist.is_main()
+    log = log if main else None
     state = init_state(model, opt, dataset.input_shape, seed, dtype)
     out = pathlib.Path(out_dir) if out_dir is not None else None
     history: list[dict] = []
@@ -268,7 +284,6 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         if ckpt_path.exists():
             expect = {k: v for k, v in config.items() if k != "epochs"}
             state, meta = ckpt.load(ckpt_path, state, expect=expect)
-            state = jax.tree_util.tree_map(jnp.asarray, state)
             start_epoch, history = meta["epoch"] + 1, meta["history"]
             if log:
                 log(f"resumed from {ckpt_path} at epoch {start_epoch} (step {int(state.step)})")
@@ -276,10 +291,19 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         raise FileExistsError(f"jaxconv.train: {ckpt_path} exists; pass resume=True (--resume) "
                               "to continue that run, or choose another out_dir.")
 
+    state_sh = dist.state_shardings(state, layout)
+    state = dist.put(state, state_sh)
+
+    def put(rows):      # this process's share of a global batch, onto its devices
+        return dist.put_batch(rows[layout.rows], layout)
+
     step_fn = compile_step(make_train_step(model, opt, ops, on_nonfinite), state,
-                           x_train[:batch_size], y_train[:batch_size],
-                           compiler_options(xla_options))
-    eval_fn = jax.jit(make_eval_step(model, ops))
+                           put(x_train[:batch_size]), put(y_train[:batch_size]),
+                           compiler_options(xla_options),
+                           (state_sh, layout.batch, layout.replicated))
+    eval_fn = jax.jit(make_eval_step(model, ops),
+                      in_shardings=(state_sh.params, layout.batch, layout.batch, layout.batch),
+                      out_shardings=layout.replicated)
     t0 = time.perf_counter() - sum(r["seconds"] for r in history[-1:])
     log_every = max(1, epochs // 15)       # about 15 progress lines per run
     bar = _progress(total_steps, f"{model.name}/{ops_name}", progress)
@@ -293,7 +317,7 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
             xb = x_train[idx]
             if augment is not None:
                 xb = augment(np.random.default_rng([seed, epoch * steps_per_epoch + i, 1]), xb)
-            state, loss = step_fn(state, xb, y_train[idx])
+            state, loss = step_fn(state, put(xb), put(y_train[idx]))
             losses.append(loss)
             if bar is not None:
                 bar.update(1)
@@ -308,7 +332,7 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
                 + (f", and {ckpt_path} holds the last good epoch" if ckpt_path else "")
                 + ". Lower the learning rate, or pass on_nonfinite='skip' (--on-nonfinite skip).")
         finite = losses[np.isfinite(losses)]
-        test_loss, test_acc = evaluate(eval_fn, state.params, x_test, y_test, batch_size)
+        test_loss, test_acc = evaluate(eval_fn, state.params, x_test, y_test, batch_size, put)
         record = {"epoch": epoch, "step": int(state.step),
                   "train_loss": float(finite.mean()) if finite.size else float("nan"),
                   "test_loss": test_loss, "test_accuracy": test_acc,
@@ -316,10 +340,12 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
                   "seconds": round(time.perf_counter() - t0, 3)}
         history.append(record)
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(record) + "\n")
-            ckpt.save(ckpt_path, state, {**config, "epoch": epoch, "history": history})
+            host_state = dist.fetch(state, layout)      # every process joins the gather
+            if main:
+                out.mkdir(parents=True, exist_ok=True)
+                with open(out / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                ckpt.save(ckpt_path, host_state, {**config, "epoch": epoch, "history": history})
         if log and (epoch % log_every == 0 or epoch + 1 == epochs):
             (bar.write if bar is not None else log)(
                 f"epoch {epoch + 1:>3}/{epochs}  train_loss {record['train_loss']:.4f}  "
@@ -328,14 +354,16 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
             on_epoch_end(epoch, state, record)
     if bar is not None:
         bar.close()
-    if out is not None and history:
+    params = dist.fetch(state.params, layout)
+    if out is not None and history and main:
         last = history[-1]
         summary = {**config, "test_accuracy": last["test_accuracy"], "test_loss": last["test_loss"],
                    "train_loss": last["train_loss"], "seconds": last["seconds"],
                    "steps": int(state.step), "skipped_steps": last["skipped_steps"],
-                   "params": param_count(state.params), **versions()}
+                   "params": param_count(params), "device_count": layout.mesh.size,
+                   "processes": jax.process_count(), **versions()}
         (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return state.params, history
+    return params, history
 
 
 def summary_line(history: list[dict]) -> str:
