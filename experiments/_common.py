@@ -5,7 +5,6 @@ from __future__ import annotations
 import pathlib
 import statistics
 
-
 HERE = pathlib.Path(__file__).resolve().parent
 
 

@@ -15,10 +15,9 @@ import argparse
 import json
 
 import numpy as np
+from _common import out_dir, pyplot
 
 from jaxconv import bench
-
-from _common import out_dir, pyplot
 
 
 def sweep(model_name, shapes_batches, repeats):

@@ -21,11 +21,10 @@ import json
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import mean_spread, out_dir, pyplot
 
 import jaxconv
 from jaxconv import data, models, train
-
-from _common import mean_spread, out_dir, pyplot
 
 PAPER = {"logistic": 32, "mlp": 68, "cnn1d": 94}
 PAPER_RECIPE = dict(epochs=150, batch_size=100, optimizer="adam", lr=1e-2)

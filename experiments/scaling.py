@@ -21,7 +21,8 @@ CHILD = r'''
 import json, sys, time
 import numpy as np, jax
 from jaxconv import bench, distributed, models, train
-model_name, batch, devices, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+model_name = sys.argv[1]
+batch, devices, repeats = map(int, sys.argv[2:5])
 shape = {"lenet5": (1, 28, 28), "cnn1d": (1, 40), "vgg_small": (3, 32, 32)}[model_name]
 model = models.get(model_name)
 opt = train.make_optimizer("adam", 1e-3)

@@ -20,8 +20,8 @@ from ._conv_transpose import conv_transpose as conv_transpose
 from ._dense import dense as dense
 from ._dropout import dropout as dropout
 from ._losses import huber as huber
-from ._losses import sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy
 from ._losses import mse as mse
+from ._losses import sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy
 from ._losses import softmax_cross_entropy as softmax_cross_entropy
 from ._lp_pool import lp_pool as lp_pool
 from ._max_pool import max_pool as max_pool
@@ -30,7 +30,8 @@ from ._max_pool import max_unpool as max_unpool
 __version__ = "0.1.0"
 
 __all__ = [
-    "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool",
-    "huber", "sigmoid_binary_cross_entropy", "autodiff", "avg_pool", "conv", "conv_transpose", "dense", "dropout", "lp_pool", "max_pool", "max_unpool", "mse", "relu",
-    "sigmoid", "softmax_cross_entropy", "tanh", "textbook",
+    "adaptive_avg_pool", "adaptive_max_pool", "autodiff", "avg_pool", "conv", "conv_transpose",
+    "dense", "dropout", "global_avg_pool", "global_max_pool", "huber", "lp_pool", "max_pool",
+    "max_unpool", "mse", "relu", "sigmoid", "sigmoid_binary_cross_entropy",
+    "softmax_cross_entropy", "tanh", "textbook",
 ]

@@ -111,6 +111,36 @@ def check_same_dtype(op: str, **arrays) -> None:
                         "Cast them to one dtype first (e.g. w.astype(x.dtype)).")
 
 
+def check_conv_arrays(op: str, x, w, b, w_layout: str) -> int:
+    """The checks every convolution-like op shares; returns the spatial rank."""
+    check_float(op, "x", x)
+    check_float(op, "w", w)
+    if b is not None:
+        check_float(op, "b", b)
+    check_same_dtype(op, x=x, w=w, b=b)
+    if w.ndim not in (3, 4, 5):
+        raise ValueError(f"jaxconv.{op}: `w` must be {w_layout} with 1, 2 or 3 spatial axes; "
+                         f"got shape {tuple(w.shape)}.")
+    n = w.ndim - 2
+    if x.ndim != w.ndim:
+        raise ValueError(f"jaxconv.{op}: `x` must be (N, C, *spatial) with {n} spatial axes to "
+                         f"match `w` of shape {tuple(w.shape)}; got `x` of shape {tuple(x.shape)}."
+                         + (" Add the batch axis with x[None]." if x.ndim == w.ndim - 1 else ""))
+    return n
+
+
+def check_groups(op: str, groups) -> None:
+    if not _is_int(groups) or groups < 1:
+        raise ValueError(f"jaxconv.{op}: `groups` (={groups!r}) must be a positive int.")
+
+
+def wanted(x, w, b):
+    """Residuals of a symbolic-zeros rule for ``y = f(x, w) + b`` (each a ``CustomVJPPrimal``):
+    ``x`` if ``dE/dw`` is requested, ``w`` if ``dE/dx`` is, ``()`` if ``dE/db`` is, else None."""
+    return (x.value if w.perturbed else None, w.value if x.perturbed else None,
+            () if b is not None and b.perturbed else None)
+
+
 def check_ndim(op: str, name: str, x, ndims, layout: str) -> None:
     ndims = (ndims,) if _is_int(ndims) else tuple(ndims)
     if x.ndim not in ndims:

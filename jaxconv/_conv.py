@@ -124,7 +124,7 @@ def _add_bias(y, b, has_bias):
 def _correlate_taps(x, w_eff, win, groups):
     n = w_eff.ndim - 2
     acc = _args.acc_dtype(x.dtype)
-    (nb, c), (d, cg) = x.shape[:2], w_eff.shape[:2]
+    nb, (d, cg) = x.shape[0], w_eff.shape[:2]
     dg = d // groups
     wg = w_eff.astype(acc).reshape((groups, dg, cg, win.taps))
     terms = []
@@ -260,9 +260,7 @@ def _conv(x, w, b, cfg):
 # _conv_fwd :: (x, w, b) -> (y, (x if dE/dw is wanted, w if dE/dx is wanted, () if dE/db is))
 def _conv_fwd(x, w, b, cfg):
     y = forward_rule(x.value, w.value, None if b is None else b.value, cfg)
-    # symbolic zeros: save, and later compute, only what the requested gradients need
-    return y, (x.value if w.perturbed else None, w.value if x.perturbed else None,
-               () if b is not None and b.perturbed else None)
+    return y, _args.wanted(x, w, b)   # symbolic zeros: save only what requested gradients need
 
 
 # _conv_bwd :: (cfg, residuals, CT y) -> (CT x, CT w, CT b)
@@ -290,21 +288,8 @@ _conv.defvjp(_conv_fwd, _conv_bwd, symbolic_zeros=True)
 
 def conv_config(x, w, b, stride, padding, dilation, groups, flip, op="conv") -> ConvConfig:
     """Validate the arguments of :func:`conv` and normalise them to a :class:`ConvConfig`."""
-    _args.check_float(op, "x", x)
-    _args.check_float(op, "w", w)
-    if b is not None:
-        _args.check_float(op, "b", b)
-    _args.check_same_dtype(op, x=x, w=w, b=b)
-    if w.ndim not in (3, 4, 5):
-        raise ValueError(f"jaxconv.{op}: `w` must be (D, C // groups, *kernel) with 1, 2 or 3 "
-                         f"spatial axes; got shape {tuple(w.shape)}.")
-    n = w.ndim - 2
-    if x.ndim != w.ndim:
-        raise ValueError(f"jaxconv.{op}: `x` must be (N, C, *spatial) with {n} spatial axes to "
-                         f"match `w` of shape {tuple(w.shape)}; got `x` of shape {tuple(x.shape)}. "
-                         + ("Add the batch axis with x[None]." if x.ndim == w.ndim - 1 else ""))
-    if not _args._is_int(groups) or groups < 1:
-        raise ValueError(f"jaxconv.{op}: `groups` (={groups!r}) must be a positive int.")
+    n = _args.check_conv_arrays(op, x, w, b, "(D, C // groups, *kernel)")
+    _args.check_groups(op, groups)
     c, d = x.shape[1], w.shape[0]
     if c % groups:
         raise ValueError(f"jaxconv.{op}: `in_channels` (={c}, x.shape[1]) must be divisible by "

@@ -63,8 +63,7 @@ def _conv_transpose(x, w, b, cfg):
 # _conv_transpose_fwd :: (x, w, b) -> (y, (x if dE/dw is wanted, w if dE/dx is, () if dE/db is))
 def _conv_transpose_fwd(x, w, b, cfg):
     y = forward(x.value, w.value, None if b is None else b.value, cfg, cfg.methods.input_grad)
-    return y, (x.value if w.perturbed else None, w.value if x.perturbed else None,
-               () if b is not None and b.perturbed else None)
+    return y, _args.wanted(x, w, b)
 
 
 # _conv_transpose_bwd :: (cfg, residuals, CT y) -> (CT x, CT w, CT b)
@@ -93,20 +92,8 @@ _conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd, symbolic_zeros=
 def conv_transpose_config(x, w, b, stride, padding, output_padding, dilation,
                           groups) -> ConvTransposeConfig:
     op = "conv_transpose"
-    _args.check_float(op, "x", x)
-    _args.check_float(op, "w", w)
-    if b is not None:
-        _args.check_float(op, "b", b)
-    _args.check_same_dtype(op, x=x, w=w, b=b)
-    if w.ndim not in (3, 4, 5):
-        raise ValueError(f"jaxconv.{op}: `w` must be (C_in, C_out // groups, *kernel) with 1, 2 "
-                         f"or 3 spatial axes; got shape {tuple(w.shape)}.")
-    n = w.ndim - 2
-    if x.ndim != w.ndim:
-        raise ValueError(f"jaxconv.{op}: `x` must be (N, C_in, *spatial) with {n} spatial axes "
-                         f"to match `w` of shape {tuple(w.shape)}; got {tuple(x.shape)}.")
-    if not _args._is_int(groups) or groups < 1:
-        raise ValueError(f"jaxconv.{op}: `groups` (={groups!r}) must be a positive int.")
+    n = _args.check_conv_arrays(op, x, w, b, "(C_in, C_out // groups, *kernel)")
+    _args.check_groups(op, groups)
     c_in = x.shape[1]
     if w.shape[0] != c_in:
         raise ValueError(f"jaxconv.{op}: `w` must have x.shape[1] = {c_in} rows (C_in, "

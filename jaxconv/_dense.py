@@ -56,8 +56,7 @@ def _dense(x, w, b, cfg):
 # _dense_fwd :: (x, w, b) -> (z, (x if dE/dw is wanted, w if dE/dx is, () if dE/db is))
 def _dense_fwd(x, w, b, cfg):
     z = forward(x.value, w.value, None if b is None else b.value, cfg)
-    return z, (x.value if w.perturbed else None, w.value if x.perturbed else None,
-               () if b is not None and b.perturbed else None)
+    return z, _args.wanted(x, w, b)
 
 
 # _dense_bwd :: (cfg, residuals, CT z) -> (CT x, CT w, CT b)

@@ -96,20 +96,6 @@ def _mask_dtype(cfg: _windows.Window):
                      f"window has {cfg.taps}. Use ties='first'.")
 
 
-def route(delta, idx, cfg: _windows.Window):
-    """``(N, C, *O) deltas, (N, C, *O) winners -> (N, C, *L)``: each delta to its winner.
-
-    Tiling windows: one select per input element (``idx == its tap``) on the blocks laid side
-    by side. Otherwise: per tap the deltas it won, folded back (:func:`jaxconv._windows.fold`).
-    """
-    zero = jnp.zeros((), delta.dtype)
-    if _windows.tiles(cfg):
-        hit = _windows.tiled(idx) == _windows.tap_grid(cfg, idx.dtype)
-        return _windows.untile(jnp.where(hit, _windows.tiled(delta), zero), cfg)
-    parts = (jnp.where(idx == t, delta, zero) for t in range(cfg.taps))
-    return _windows.fold(parts, cfg)
-
-
 def share(delta, mask, cfg: _windows.Window):
     """``ties='split'``: each delta shared equally by the winners in its bitmask."""
     acc = _args.acc_dtype(delta.dtype)

@@ -4,7 +4,7 @@ Shapes: ``x`` is ``(N, C, *L)``; ``pads`` one ``(low, high)`` pair per spatial a
 ``(N, C, *(L + low + high))``. Per axis, padded position ``j`` copies input position ``src(j)``:
 
 ==============  =======================================  ==========================================
-mode            low side (``j = 0 .. low-1``)             high side (``k = 0 .. high-1`` past the end)
+mode            low side (``j = 0 .. low-1``)             high side (``k = 0 .. high-1`` past end)
 ==============  =======================================  ==========================================
 ``reflect``     ``src = low - j`` (mirror, edge once)     ``src = L - 2 - k``
 ``replicate``   ``src = 0``                               ``src = L - 1``

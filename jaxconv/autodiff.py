@@ -25,15 +25,15 @@ from ._conv_transpose import conv_transpose_autodiff as conv_transpose
 from ._dense import dense_autodiff as dense
 from ._dropout import dropout_autodiff as dropout
 from ._losses import huber_autodiff as huber
-from ._losses import sigmoid_binary_cross_entropy_autodiff as sigmoid_binary_cross_entropy
 from ._losses import mse_autodiff as mse
+from ._losses import sigmoid_binary_cross_entropy_autodiff as sigmoid_binary_cross_entropy
 from ._losses import softmax_cross_entropy_autodiff as softmax_cross_entropy
 from ._lp_pool import lp_pool_autodiff as lp_pool
 from ._max_pool import max_pool_autodiff as max_pool
 from ._max_pool import max_unpool_autodiff as max_unpool
 
 __all__ = [
-    "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool",
-    "huber", "sigmoid_binary_cross_entropy", "avg_pool", "conv", "conv_transpose", "dense", "dropout", "lp_pool", "max_pool", "max_unpool", "mse", "relu", "sigmoid",
-    "softmax_cross_entropy", "tanh",
+    "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "conv", "conv_transpose", "dense",
+    "dropout", "global_avg_pool", "global_max_pool", "huber", "lp_pool", "max_pool", "max_unpool",
+    "mse", "relu", "sigmoid", "sigmoid_binary_cross_entropy", "softmax_cross_entropy", "tanh",
 ]

@@ -88,7 +88,6 @@ def _compiled(fn, *args):
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
     """Float32 matmul throughput of the default JAX device (GFLOP/s)."""
-    import jax
     import jax.numpy as jnp
     a = jnp.ones((n, n), jnp.float32)
     f, _ = _compiled(lambda a, b: a @ b, a, a)
@@ -148,7 +147,8 @@ def conv_case(name, x_shape, w_shape, stride=1, padding=0, groups=1) -> Case:
         if impl in ("jaxconv", "autodiff"):
             return _jax_vjp_callable(case, impl, "conv", arrays, kwargs)
         torch = _torch()
-        if torch is None or (isinstance(padding, str) and padding.upper() == "SAME" and stride != 1):
+        same = isinstance(padding, str) and padding.upper() == "SAME"
+        if torch is None or (same and stride != 1):
             return None
         fn = {1: torch.nn.functional.conv1d, 2: torch.nn.functional.conv2d,
               3: torch.nn.functional.conv3d}[n]
@@ -162,8 +162,9 @@ def conv_case(name, x_shape, w_shape, stride=1, padding=0, groups=1) -> Case:
             return x.grad
         return run
 
-    import jaxconv
     import jax
+
+    import jaxconv
     out = jax.eval_shape(lambda x, w: jaxconv.conv(x, w, stride=stride, padding=padding,
                                                     groups=groups),
                          jax.ShapeDtypeStruct(x_shape, np.float32),
@@ -512,7 +513,8 @@ def main(argv=None) -> int:
                 entry[f"temp_bytes_{label}"] = step_temp_bytes(model_name, shape, batch, ops)
             memory.append(entry)
         print("\n| train step | residual bytes jaxconv | residual bytes autodiff | ratio "
-              "| XLA temp bytes jaxconv | XLA temp bytes autodiff |\n|---|---:|---:|---:|---:|---:|")
+              "| XLA temp bytes jaxconv | XLA temp bytes autodiff |\n"
+              "|---|---:|---:|---:|---:|---:|")
         for m in memory:
             print(f"| {m['model']} B={m['batch']} | {m['residual_bytes_jaxconv']:,} | "
                   f"{m['residual_bytes_autodiff']:,} | "

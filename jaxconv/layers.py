@@ -13,7 +13,8 @@ Initialisers (``init=``): ``"he"`` (normal, variance ``2 / fan_in``, for layers 
 ``"glorot"`` (normal, variance ``2 / (fan_in + fan_out)``), ``"lecun"`` (variance ``1 / fan_in``)
 and ``"torch"`` (PyTorch's default: weights and bias uniform in ``±1 / sqrt(fan_in)``). Fan-in is
 read from the kernel shape: ``C // groups * prod(kernel)`` for a conv kernel
-``(D, C // groups, *K)``, ``in_features`` for a dense ``(in, out)``. Biases start at zero except for ``"torch"``.
+``(D, C // groups, *K)``, ``in_features`` for a dense ``(in, out)``. Biases start at zero except
+for ``"torch"``.
 """
 
 from __future__ import annotations

@@ -320,27 +320,34 @@ def max_unpool_backward(indices, delta):
     return np.take_along_axis(flat, idx, axis=2).reshape(indices.shape)
 
 
+def _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups):
+    """Every ``(n, c, i, o, m, p)``: input ``x[n, c, i]`` meets ``w[c, o', m]`` at output
+    position ``p = i*s + m*r - lo`` of channel ``o`` (PyTorch's transposed convolution)."""
+    from . import _conv_transpose
+    cfg = _conv_transpose.conv_transpose_config(x, w, None, stride, padding, output_padding,
+                                                dilation, groups)
+    win = cfg.window
+    cg_out, cin_g = w.shape[1], x.shape[1] // groups
+    pairs = []
+    for n, c, i in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(x.shape[2:])):
+        for o, m in itertools.product(range(cg_out), _grid(w.shape[2:])):
+            p = tuple(ii * s + mm * r - lo for ii, mm, s, r, (lo, _) in
+                      zip(i, m, win.stride, win.dilation, win.padding))
+            if _inside(p, win.in_sizes):
+                pairs.append((n, c, i, (c // cin_g) * cg_out + o, (o,) + m, p))
+    return pairs, (x.shape[0], cg_out * groups) + win.in_sizes
+
+
 def conv_transpose_forward(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1,
                            groups=1):
     """``y[n, o, i*s + m*r - lo] += x[n, c, i] * w[c, o', m]`` over every input position ``i``,
     tap ``m`` and channel ``c`` of ``o``'s group: each input scatters the kernel (PyTorch's
     transposed convolution, the convolution's Eq. 20 run forward)."""
-    from . import _conv_transpose
     x, w, b = _f64(x), _f64(w), _f64(b)
-    cfg = _conv_transpose.conv_transpose_config(x, w, b, stride, padding, output_padding,
-                                                dilation, groups)
-    win = cfg.window
-    n_, c_in = x.shape[:2]
-    cg_out = w.shape[1]
-    cin_g = c_in // groups
-    y = np.zeros((n_, cg_out * groups) + win.in_sizes)
-    for n, c, i in itertools.product(range(n_), range(c_in), _grid(x.shape[2:])):
-        g = c // cin_g
-        for o, m in itertools.product(range(cg_out), _grid(w.shape[2:])):
-            p = tuple(ii * s + mm * r - lo for ii, mm, s, r, (lo, _) in
-                      zip(i, m, win.stride, win.dilation, win.padding))
-            if _inside(p, win.in_sizes):
-                y[(n, g * cg_out + o) + p] += x[(n, c) + i] * w[(c, o) + m]
+    pairs, shape = _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups)
+    y = np.zeros(shape)
+    for n, c, i, o, om, p in pairs:
+        y[(n, o) + p] += x[(n, c) + i] * w[(c,) + om]
     if b is not None:
         y += b.reshape((1, -1) + (1,) * (y.ndim - 2))
     return y
@@ -350,24 +357,13 @@ def conv_transpose_backward(x, w, delta, *, stride=1, padding=0, output_padding=
                             groups=1):
     """``dx[n,c,i] = sum_{o,m} delta[n,o,i*s+m*r-lo] w[c,o',m]`` (the convolution's forward),
     ``dw[c,o',m] = sum_{n,i} x[n,c,i] delta[n,o,i*s+m*r-lo]`` (its weight gradient), ``db``."""
-    from . import _conv_transpose
     x, w, delta = _f64(x), _f64(w), _f64(delta)
-    cfg = _conv_transpose.conv_transpose_config(x, w, None, stride, padding, output_padding,
-                                                dilation, groups)
-    win = cfg.window
-    n_, c_in = x.shape[:2]
-    cg_out = w.shape[1]
-    cin_g = c_in // groups
+    pairs, _ = _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups)
     dx, dw = np.zeros_like(x), np.zeros_like(w)
-    for n, c, i in itertools.product(range(n_), range(c_in), _grid(x.shape[2:])):
-        g = c // cin_g
-        for o, m in itertools.product(range(cg_out), _grid(w.shape[2:])):
-            p = tuple(ii * s + mm * r - lo for ii, mm, s, r, (lo, _) in
-                      zip(i, m, win.stride, win.dilation, win.padding))
-            if _inside(p, win.in_sizes):
-                d = delta[(n, g * cg_out + o) + p]
-                dx[(n, c) + i] += d * w[(c, o) + m]
-                dw[(c, o) + m] += d * x[(n, c) + i]
+    for n, c, i, o, om, p in pairs:
+        d = delta[(n, o) + p]
+        dx[(n, c) + i] += d * w[(c,) + om]
+        dw[(c,) + om] += d * x[(n, c) + i]
     return dx, dw, delta.sum(axis=(0,) + tuple(range(2, delta.ndim)))
 
 

@@ -96,8 +96,9 @@ def test_two_processes_train_to_the_same_params_as_one(tmp_path):
 
 
 def test_batch_must_divide_by_the_device_count():
-    from jaxconv import distributed
     import jax
+
+    from jaxconv import distributed
     if jax.device_count() != 1:
         pytest.skip("this process sees several devices")
     with pytest.raises(ValueError, match=r"`devices` \(=2\) must be between 1 and the 1 visible"):
