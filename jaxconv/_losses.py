@@ -329,13 +329,13 @@ class ElementConfig(NamedTuple):
 
 
 def _elementwise_loss(op, y, t, reduction):
-    _args.check_float(op, "y" if op == "huber" else "logits", y)
-    _args.check_float(op, "t" if op == "huber" else "targets", t)
-    _args.check_same_dtype(op, **({"y": y, "t": t} if op == "huber" else
-                                 {"logits": y, "targets": t}))
+    yn, tn = ("y", "t") if op == "huber" else ("logits", "targets")
+    _args.check_float(op, yn, y)
+    _args.check_float(op, tn, t)
+    _args.check_same_dtype(op, **{yn: y, tn: t})
     if y.shape != t.shape:
-        raise ValueError(f"jaxconv.{op}: inputs {tuple(y.shape)} and {tuple(t.shape)} must have "
-                         "the same shape (no broadcasting).")
+        raise ValueError(f"jaxconv.{op}: `{yn}` {tuple(y.shape)} and `{tn}` {tuple(t.shape)} must "
+                         "have the same shape (no broadcasting); reshape one of them.")
     _check_reduction(op, reduction)
 
 

@@ -230,18 +230,45 @@ max_pool_autodiff = _make(_autodiff_forward)
 # max_unpool: the partial inverse of max_pool(..., return_indices=True)
 
 class UnpoolConfig(NamedTuple):
-    out_sizes: tuple[int, ...]
+    out_sizes: tuple[int, ...]        # the unpooled spatial sizes L
+    in_sizes: tuple[int, ...]         # the pooled spatial sizes O
+
+
+def _kept_indices(indices, cfg: UnpoolConfig):
+    """``(N, C, *O)`` indices -> ``(N, C, M)`` flat indices with every position whose value is not
+    written replaced by ``plane`` (out of range).
+
+    A value is written when its index lies in ``[0, plane)`` and no later position of the same
+    ``(n, c)`` plane (in flat order of ``x``) carries the same index: duplicates keep the last
+    value, as PyTorch's CPU loop does, and out-of-range indices write nothing. Deciding this once
+    (a scatter-max of positions, which is order-free) makes the forward a scatter with unique
+    indices, deterministic on every backend, and its exact transpose a plain gather."""
+    nb, c = indices.shape[:2]
+    plane = int(np.prod(cfg.out_sizes, dtype=np.int64))
+    idx = indices.reshape(nb, c, -1).astype(jnp.int32)
+    idx = jnp.where((idx >= 0) & (idx < plane), idx, plane)
+    pos = jnp.broadcast_to(jnp.arange(idx.shape[2], dtype=jnp.int32), idx.shape)
+    last = jnp.full((nb, c, plane), -1, jnp.int32)
+    last = last.at[jnp.arange(nb)[:, None, None], jnp.arange(c)[None, :, None], idx].max(
+        pos, mode="drop")
+    written = jnp.take_along_axis(last, idx, axis=2, mode="fill", fill_value=-1) == pos
+    return jnp.where(written, idx, plane)
+
+
+def _scatter(x, kept, cfg: UnpoolConfig):
+    nb, c = x.shape[:2]
+    plane = int(np.prod(cfg.out_sizes, dtype=np.int64))
+    flat = jnp.zeros((nb, c, plane), x.dtype)
+    flat = flat.at[jnp.arange(nb)[:, None, None], jnp.arange(c)[None, :, None], kept].set(
+        x.reshape(nb, c, -1), mode="drop", unique_indices=True)
+    return flat.reshape((nb, c) + cfg.out_sizes)
 
 
 def _unpool_forward(x, indices, cfg: UnpoolConfig):
     """``(N, C, *O) values, (N, C, *O) flat indices -> (N, C, *L)``: each value written at its
-    index of a zero plane (a scatter; duplicate indices keep one of their values, as PyTorch)."""
-    nb, c = x.shape[:2]
-    plane = int(np.prod(cfg.out_sizes, dtype=np.int64))
-    flat = jnp.zeros((nb, c, plane), x.dtype)
-    flat = flat.at[jnp.arange(nb)[:, None, None], jnp.arange(c)[None, :, None],
-                   indices.reshape(nb, c, -1)].set(x.reshape(nb, c, -1), mode="drop")
-    return flat.reshape((nb, c) + cfg.out_sizes)
+    index of a zero plane; duplicates keep the last value, out-of-range indices are dropped
+    (:func:`_kept_indices`)."""
+    return _scatter(x, _kept_indices(indices, cfg), cfg)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -249,18 +276,18 @@ def _max_unpool(x, indices, cfg):
     return _unpool_forward(x, indices, cfg)
 
 
-# _max_unpool_fwd :: (x, indices) -> (y, indices)
+# _max_unpool_fwd :: (x, indices) -> (y, kept indices)
 def _max_unpool_fwd(x, indices, cfg):
-    return _unpool_forward(x, indices, cfg), indices
+    kept = _kept_indices(indices, cfg)
+    return _scatter(x, kept, cfg), kept
 
 
-# _max_unpool_bwd :: (cfg, indices, CT y) -> (CT x, CT indices): a gather at the indices
-def _max_unpool_bwd(cfg, indices, delta):
+# _max_unpool_bwd :: (cfg, kept, CT y) -> (CT x, CT indices): a gather at the written indices,
+# zero for the values that were not written
+def _max_unpool_bwd(cfg, kept, delta):
     nb, c = delta.shape[:2]
-    flat = delta.reshape(nb, c, -1)
-    dx = jnp.take_along_axis(flat, indices.reshape(nb, c, -1), axis=2, mode="fill",
-                             fill_value=0)
-    return dx.reshape(indices.shape), None
+    dx = jnp.take_along_axis(delta.reshape(nb, c, -1), kept, axis=2, mode="fill", fill_value=0)
+    return dx.reshape(delta.shape[:2] + cfg.in_sizes), None
 
 
 _max_unpool.defvjp(_max_unpool_fwd, _max_unpool_bwd)
@@ -282,12 +309,12 @@ def _unpool_config(x, indices, window, stride, padding, output_size):
     default = tuple((o - 1) * s - lo - hi + k for o, s, (lo, hi), k in
                     zip(x.shape[2:], stride, pads, window))
     if output_size is None:
-        return UnpoolConfig(default)
+        return UnpoolConfig(default, tuple(x.shape[2:]))
     size = tuple(int(v) for v in output_size)[-n:]
     if len(size) != n or any(abs(v - d) >= s for v, d, s in zip(size, default, stride)):
         raise ValueError(f"jaxconv.{op}: `output_size` (={tuple(output_size)!r}) must give {n} "
                          f"spatial sizes within a stride of {default}.")
-    return UnpoolConfig(size)
+    return UnpoolConfig(size, tuple(x.shape[2:]))
 
 
 def _make_unpool(impl):
@@ -295,7 +322,10 @@ def _make_unpool(impl):
         """Partial inverse of :func:`max_pool`: each value of ``x`` put back at its flat index
         (from ``max_pool(..., return_indices=True)``), zeros elsewhere, as PyTorch's.
 
-        The backward pass gathers the deltas at the same indices.
+        Where several values carry the same index (overlapping windows with a shared winner),
+        the last one in flat order is kept, as on PyTorch's CPU; indices outside the plane
+        write nothing (PyTorch raises). The backward pass gathers the deltas at the indices
+        that were written and gives zero to the values that were not.
 
         Args:
           x: pooled values ``(N, C, *O)``.

@@ -313,11 +313,21 @@ def huber_backward(y, t, reduction="mean", delta=1.0):
 
 
 def max_unpool_backward(indices, delta):
-    """``dE/dx[n, c, o] = delta[n, c, indices[n, c, o]]`` (flat positions of each plane)."""
+    """``dE/dx[n, c, o] = delta[n, c, indices[n, c, o]]`` (flat positions of each plane) for the
+    value that was written there: the last ``o`` in flat order with that index; zero for the
+    others and for indices outside the plane."""
     delta = _f64(delta)
     flat = delta.reshape(delta.shape[:2] + (-1,))
     idx = np.asarray(indices).reshape(indices.shape[:2] + (-1,))
-    return np.take_along_axis(flat, idx, axis=2).reshape(indices.shape)
+    dx = np.zeros(idx.shape)
+    for n, c in itertools.product(range(idx.shape[0]), range(idx.shape[1])):
+        seen = set()
+        for o in reversed(range(idx.shape[2])):
+            i = int(idx[n, c, o])
+            if 0 <= i < flat.shape[2] and i not in seen:
+                seen.add(i)
+                dx[n, c, o] = flat[n, c, i]
+    return dx.reshape(indices.shape)
 
 
 def _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups):

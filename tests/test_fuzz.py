@@ -64,7 +64,8 @@ def conv_configs(draw):
     sizes = draw(st.tuples(*[st.integers(1, 7)] * n))
     kernel = draw(st.tuples(*[st.integers(1, 4)] * n))
     kw = dict(stride=draw(per_axis(n, 1, 3)), dilation=draw(per_axis(n, 1, 3)),
-              padding=draw(padding_forms(n)), groups=groups, flip=draw(st.booleans()))
+              padding=draw(padding_forms(n)), groups=groups, flip=draw(st.booleans()),
+              padding_mode=draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"])))
     shapes = [(draw(st.integers(1, 2)), c) + sizes, (d, c // groups) + kernel]
     if draw(st.booleans()):
         shapes.append((d,))
@@ -81,6 +82,34 @@ def test_conv_random_configurations(config):
 
 
 @st.composite
+def conv_transpose_configs(draw):
+    n = draw(st.integers(1, 3))
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 2))
+    c_out_g = draw(st.integers(1, 2))
+    small = st.integers(0, 2)
+    kw = dict(stride=draw(per_axis(n, 1, 3)), dilation=draw(per_axis(n, 1, 2)),
+              padding=draw(st.one_of(small, st.tuples(*[small] * n),
+                                     st.tuples(*[st.tuples(small, small)] * n))),
+              output_padding=draw(per_axis(n, 0, 2)), groups=groups)
+    sizes = draw(st.tuples(*[st.integers(1, 5)] * n))
+    kernel = draw(st.tuples(*[st.integers(1, 3)] * n))
+    shapes = [(draw(st.integers(1, 2)), c_in) + sizes, (c_in, c_out_g) + kernel]
+    if draw(st.booleans()):
+        shapes.append((c_out_g * groups,))
+    return shapes, kw
+
+
+@given(conv_transpose_configs())
+def test_conv_transpose_random_configurations(config):
+    shapes, kw = config
+    rng = np.random.default_rng(4)
+    args = [jnp.asarray(rng.standard_normal(s)) for s in shapes]
+    compare_with_autodiff(jax.jit(lambda *a: jc.conv_transpose(*a, **kw)),
+                          jax.jit(lambda *a: jc.autodiff.conv_transpose(*a, **kw)), args)
+
+
+@st.composite
 def pool_configs(draw, op):
     n = draw(st.integers(1, 3))
     sizes = draw(st.tuples(*[st.integers(1, 8)] * n))
@@ -89,8 +118,10 @@ def pool_configs(draw, op):
               padding=draw(padding_forms(n)), ceil_mode=draw(st.booleans()))
     if op == "max_pool":
         kw["dilation"] = draw(per_axis(n, 1, 2))
+        kw["ties"] = draw(st.sampled_from(["first", "split"]))
     if op == "avg_pool":
         kw["count_include_pad"] = draw(st.booleans())
+        kw["divisor_override"] = draw(st.sampled_from([None, None, 1, 3]))
     if op == "lp_pool":
         kw["p"] = draw(st.sampled_from([1.0, 2.0, 3.0, 1.5]))
     return (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sizes, kw
@@ -120,6 +151,39 @@ def test_avg_pool_random_configurations(config):
 @given(pool_configs("lp_pool"))
 def test_lp_pool_random_configurations(config):
     _pool_test("lp_pool", config)
+
+
+@st.composite
+def adaptive_configs(draw):
+    n = draw(st.integers(1, 3))
+    sizes = draw(st.tuples(*[st.integers(1, 7)] * n))
+    out = draw(st.one_of(st.integers(1, 8), st.tuples(*[st.integers(1, 8)] * n)))
+    return (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sizes, out
+
+
+@given(st.sampled_from(["adaptive_avg_pool", "adaptive_max_pool"]), adaptive_configs())
+def test_adaptive_pool_random_configurations(op, config):
+    shape, output_size = config
+    x = np.random.default_rng(5).permutation(int(np.prod(shape))).reshape(shape) / 7.0
+    compare_with_autodiff(jax.jit(lambda a: getattr(jc, op)(a, output_size)),
+                          jax.jit(lambda a: getattr(jc.autodiff, op)(a, output_size)),
+                          [jnp.asarray(x)])
+
+
+@given(pool_configs("max_pool"))
+def test_max_unpool_random_configurations(config):
+    """``max_unpool`` of ``max_pool(..., return_indices=True)``, with the pool's own arguments."""
+    shape, kw = config
+    x = jnp.asarray(np.random.default_rng(6).permutation(int(np.prod(shape))).reshape(shape) / 7.0)
+    try:
+        y, idx = jc.max_pool(x, **kw, return_indices=True)
+    except ValueError as err:
+        assert str(err).startswith("jaxconv.max_pool") and "`" in str(err)
+        return
+    un = dict(window=kw["window"], stride=kw["stride"], padding=kw["padding"],
+              output_size=shape[2:])       # rejected unless within a stride of the default size
+    compare_with_autodiff(jax.jit(lambda a: jc.max_unpool(a, idx, **un)),
+                          jax.jit(lambda a: jc.autodiff.max_unpool(a, idx, **un)), [y])
 
 
 @st.composite
@@ -153,19 +217,29 @@ def test_activations_random_shapes_and_dtypes(name, shape, dtype):
 def loss_configs(draw):
     n, k = draw(st.integers(0, 5)), draw(st.integers(1, 5))
     reduction = draw(st.sampled_from(["mean", "sum", "none"]))
-    kind = draw(st.sampled_from(["mse", "int", "prob"]))
+    kind = draw(st.sampled_from(["mse", "int", "prob", "bce", "huber"]))
     rng = np.random.default_rng(draw(st.integers(0, 99)))
     logits = rng.standard_normal((n, k))
     if kind == "mse":
         t_shape = draw(st.sampled_from([(n, k), (n,), (n, k, 1)]))
         return "mse", [logits, rng.standard_normal(t_shape)], {"reduction": reduction}
+    if kind in ("bce", "huber"):
+        t = rng.random(draw(st.sampled_from([(n, k), (n, k), (n,)])))
+        kw = {"reduction": reduction}
+        if kind == "huber":
+            kw["delta"] = draw(st.sampled_from([1.0, 0.3, 0.0]))
+            return "huber", [3 * logits, t], kw
+        return "sigmoid_binary_cross_entropy", [logits, t], kw
+    kw = {"reduction": reduction, "label_smoothing": draw(st.sampled_from([0.0, 0.0, 0.1, 1.0])),
+          "weights": (None if draw(st.booleans()) else
+                      rng.random(draw(st.sampled_from([(n,), (n,), (n + 1,)]))))}
     if kind == "int":
         hi = draw(st.sampled_from([k, k + 1]))                      # sometimes out of range
         labels = rng.integers(0, hi, draw(st.sampled_from([(n,), (n, 1)])))
-        return "softmax_cross_entropy_int", [logits, labels], {"reduction": reduction}
+        kw["ignore_index"] = draw(st.sampled_from([None, 0, -100]))
+        return "softmax_cross_entropy_int", [logits, labels], kw
     p = rng.random(draw(st.sampled_from([(n, k), (n, k + 1)])))
-    return "softmax_cross_entropy", [logits, p / p.sum(axis=-1, keepdims=True).clip(1e-9)], {
-        "reduction": reduction}
+    return "softmax_cross_entropy", [logits, p / p.sum(axis=-1, keepdims=True).clip(1e-9)], kw
 
 
 @given(loss_configs())
@@ -174,10 +248,13 @@ def test_losses_random_configurations(config):
     if name == "softmax_cross_entropy_int":
         logits, labels = arrays
         labels = jnp.asarray(labels)
+        kw = {**kw, "weights": None if kw["weights"] is None else jnp.asarray(kw["weights"])}
         compare_with_autodiff(lambda z: jc.softmax_cross_entropy(z, labels, **kw),
                               lambda z: jc.autodiff.softmax_cross_entropy(z, labels, **kw),
                               [jnp.asarray(logits)])
         return
+    if kw.get("weights") is not None:
+        kw = {**kw, "weights": jnp.asarray(kw["weights"])}
     compare_with_autodiff(lambda *a: getattr(jc, name)(*a, **kw),
                           lambda *a: getattr(jc.autodiff, name)(*a, **kw),
                           [jnp.asarray(a) for a in arrays])

@@ -66,6 +66,50 @@ def test_ties_match_pytorch():
     np.testing.assert_allclose(g, tg, rtol=1e-12, atol=1e-12)
 
 
+# ----- max_unpool with shared winners -----------------------------------------------------------
+
+
+def test_unpool_duplicates_keep_the_last_value_and_only_it_gets_the_delta():
+    x = jnp.asarray([[[1.0, 2.0, 3.0, 4.0]]])
+    idx = jnp.asarray([[[2, 0, 2, 7]]])           # two values for position 2; 7 is out of range
+    y, g = grad_of(lambda v: jc.max_unpool(v, idx, 1, output_size=(4,)), x,
+                   jnp.asarray([[[10.0, 20.0, 30.0, 40.0]]]))
+    np.testing.assert_array_equal(y, [[[2.0, 0.0, 3.0, 0.0]]])
+    np.testing.assert_array_equal(g, [[[0.0, 10.0, 30.0, 0.0]]])
+    _, g_ad = grad_of(lambda v: jc.autodiff.max_unpool(v, idx, 1, output_size=(4,)), x,
+                      jnp.asarray([[[10.0, 20.0, 30.0, 40.0]]]))
+    np.testing.assert_array_equal(g_ad, g)
+    np.testing.assert_array_equal(
+        textbook.max_unpool_backward(np.asarray(idx), np.asarray([[[10.0, 20.0, 30.0, 40.0]]])), g)
+
+
+@needs_torch
+def test_unpool_of_overlapping_windows_matches_pytorch():
+    """Stride 1 windows share winners: PyTorch's CPU unpool keeps one copy, like ours."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 7, 6))
+    y, idx = jc.max_pool(jnp.asarray(x), 3, 1, 1, return_indices=True)
+    ct = rng.standard_normal(x.shape)
+    u, g = grad_of(lambda v: jc.max_unpool(v, idx, 3, 1, 1, output_size=x.shape[2:]), y,
+                   jnp.asarray(ct))
+    t = torch.tensor(np.asarray(y), requires_grad=True)
+    tu = torch.nn.functional.max_unpool2d(t, torch.tensor(np.asarray(idx), dtype=torch.long), 3,
+                                          1, 1, output_size=x.shape[2:])
+    np.testing.assert_array_equal(u, tu.detach().numpy())
+    np.testing.assert_array_equal(np.where(u != 0, x, 0), u)     # the winners, once each
+    # PyTorch's backward gathers the delta for every duplicate, which is not the gradient of its
+    # forward; ours gives it once, to the value that was kept (the last one), zero to the others
+    tu.backward(torch.tensor(ct))
+    g, tg = np.asarray(g).reshape(2, 3, -1), t.grad.numpy().reshape(2, 3, -1)
+    flat = np.asarray(idx).reshape(2, 3, -1)
+    for n, c in np.ndindex(2, 3):
+        last = {i: o for o, i in enumerate(flat[n, c])}             # index -> last position
+        kept = np.isin(np.arange(flat.shape[2]), list(last.values()))
+        np.testing.assert_array_equal(g[n, c][kept], tg[n, c][kept])
+        np.testing.assert_array_equal(g[n, c][~kept], 0)
+        assert (~kept).any()
+
+
 # ----- NaN --------------------------------------------------------------------------------------
 
 def test_nan_propagates_and_the_delta_goes_to_the_last_nan():
