@@ -3,14 +3,15 @@ not. A configuration either gives a result equal to ``jaxconv.autodiff`` (values
 gradients, float64, 1e-12 relative) or fails at trace time with a ValueError/TypeError that names
 an argument; never a crash inside XLA or a silently wrong shape.
 
-``pytest`` tries the fast profile's examples per test; ``pytest --slow`` 10x more.
+``pytest`` tries the fast profile's examples per test; ``pytest --slow`` 10x more;
+``--hypothesis-show-statistics`` counts the compared and the rejected ones.
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, note
+from hypothesis import event, given, note
 from hypothesis import strategies as st
 
 import jaxconv as jc
@@ -42,6 +43,7 @@ def compare_with_autodiff(f, f_ad, args):
         assert msg.startswith("jaxconv.") and "`" in msg, msg   # names the op and the argument
         with pytest.raises(type(err)):
             f_ad(*args)
+        event("rejected with a clear error")
         return "rejected"
     out_ad, vjp_ad = jax.vjp(f_ad, *args)
     assert out.shape == out_ad.shape and out.dtype == out_ad.dtype
@@ -52,6 +54,7 @@ def compare_with_autodiff(f, f_ad, args):
         assert g.shape == a.shape and g.dtype == a.dtype
         scale = float(jnp.max(jnp.abs(g_ad), initial=1e-300))
         assert float(jnp.max(jnp.abs(g - g_ad), initial=0)) <= tol * scale
+    event("equal to autodiff")
     return "compared"
 
 
@@ -179,6 +182,7 @@ def test_max_unpool_random_configurations(config):
         y, idx = jc.max_pool(x, **kw, return_indices=True)
     except ValueError as err:
         assert str(err).startswith("jaxconv.max_pool") and "`" in str(err)
+        event("rejected with a clear error")
         return
     un = dict(window=kw["window"], stride=kw["stride"], padding=kw["padding"],
               output_size=shape[2:])       # rejected unless within a stride of the default size
