@@ -105,8 +105,19 @@ CONV_LOWERINGS = [
 ]
 
 
-@pytest.mark.parametrize("methods", CONV_LOWERINGS, ids=lambda m: "-".join(m.values()))
-@pytest.mark.parametrize("case", _grid.cases("conv"), ids=lambda c: c.id)
+def _lowering_params():
+    """Every (case, lowering) pair; by default each case runs one lowering in turn (every
+    lowering meets a third of the grid, all ranks), ``--slow`` runs them all."""
+    params = []
+    for i, case in enumerate(_grid.cases("conv")):
+        for j, methods in enumerate(CONV_LOWERINGS):
+            marks = () if i % len(CONV_LOWERINGS) == j else (pytest.mark.slow,)
+            params.append(pytest.param(case, methods, marks=marks,
+                                       id=f"{case.id}-{'-'.join(methods.values())}"))
+    return params
+
+
+@pytest.mark.parametrize("case,methods", _lowering_params())
 def test_every_conv_lowering_equals_autodiff(case, methods):
     """Each way jaxconv._lowering can lower the conv rule computes the same formula."""
     with _lowering.override(**methods):
