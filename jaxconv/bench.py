@@ -17,7 +17,11 @@ Rows:
 * **step** rows time one jitted training step (forward, backward, Adam update) of a model;
 * the ``[eigen]`` columns rerun both in a child process with
   ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution`` (XLA's Eigen
-  convolutions instead of YNNPACK's on CPU); XLA reads flags only at start-up.
+  convolutions instead of YNNPACK's on CPU); XLA reads flags only at start-up;
+* the ``fit`` column (step rows) times the hand-written step compiled exactly as
+  ``jaxconv.train.fit`` and ``jaxconv train`` compile it (``train.compiler_options("auto")``:
+  Eigen convolutions on CPU through a per-compilation option), in the same process and rounds
+  as the first two columns, and its ratio to PyTorch: what a training run gets.
 
 Also reported: the machine's float32 matmul throughput (so conv rows read as % of peak), the
 bytes of residuals a train step keeps between forward and backward (from what ``jax.vjp``
@@ -250,18 +254,19 @@ def step_case(name, model_name, input_shape, batch) -> Case:
     y = np.random.default_rng(1).integers(0, 10, batch).astype(np.int32)
 
     def build(impl):
-        if impl in ("jaxconv", "autodiff"):
+        if impl in ("jaxconv", "autodiff", "jaxconv_fit"):
             import jax
 
             import jaxconv
             from jaxconv import models, train
-            ops = jaxconv if impl == "jaxconv" else jaxconv.autodiff
+            ops = jaxconv.autodiff if impl == "autodiff" else jaxconv
             model = models.get(model_name)
             opt = train.make_optimizer("adam", 1e-3)
             state = train.init_state(model, opt, input_shape, seed=0)
             step = train.make_train_step(model, opt, ops)
             t = time.perf_counter()
-            compiled = jax.jit(step, donate_argnums=0).lower(state, x, y).compile()
+            options = train.compiler_options("auto") if impl == "jaxconv_fit" else {}
+            compiled = train.compile_step(step, state, x, y, options)
             case.compile_s[impl] = time.perf_counter() - t
             box = [state]
             xd, yd = jax.device_put(x), jax.device_put(y)
@@ -377,6 +382,8 @@ def run_cases(cases, impls, repeats, log=print) -> list[dict]:
     for case in cases:
         fns = {}
         for impl in impls:
+            if impl == "jaxconv_fit" and case.kind != "step":
+                continue
             fn = case.build(impl)
             if fn is not None:
                 fns[impl] = fn
@@ -421,8 +428,8 @@ def _ratio(row, a, b):
 
 _HEADER = ("| case | jaxconv ms (IQR) | autodiff ms (IQR) | jaxconv / autodiff "
            "| jaxconv[eigen] ms | autodiff[eigen] ms | jaxconv / autodiff [eigen] | torch ms "
-           "| jaxconv / torch | jaxconv GFLOP/s (% peak) |\n"
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+           "| jaxconv / torch | fit ms (/ torch) | jaxconv GFLOP/s (% peak) |\n"
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 
 
 def _format_row(row, peak=None) -> str:
@@ -433,7 +440,14 @@ def _format_row(row, peak=None) -> str:
     return (f"| {row['name']} | {_ms(row, 'jaxconv')} | {_ms(row, 'autodiff')} | "
             f"{_ratio(row, 'jaxconv', 'autodiff')} | {_ms1(row, 'jaxconv_eigen')} | "
             f"{_ms1(row, 'autodiff_eigen')} | {_ratio(row, 'jaxconv_eigen', 'autodiff_eigen')} | "
-            f"{_ms1(row, 'torch')} | {_ratio(row, 'jaxconv', 'torch')} | {gflops} |")
+            f"{_ms1(row, 'torch')} | {_ratio(row, 'jaxconv', 'torch')} | "
+            f"{_fit(row)} | {gflops} |")
+
+
+def _fit(row) -> str:
+    if "jaxconv_fit" not in row:
+        return "—"
+    return f"{_ms1(row, 'jaxconv_fit')} ({_ratio(row, 'jaxconv_fit', 'torch')})"
 
 
 def _ms1(row, impl):
@@ -487,7 +501,7 @@ def main(argv=None) -> int:
           f"{env['device']}, {env['cpu_count']} cores, XLA_FLAGS={env['XLA_FLAGS']!r}; "
           f"float32 matmul {peak:.0f} GFLOP/s; {args.repeats} interleaved rounds, median (IQR)\n")
     print(_HEADER, flush=True)
-    rows = run_cases(cases, ["jaxconv", "autodiff"], args.repeats, log=None)
+    rows = run_cases(cases, ["jaxconv", "autodiff", "jaxconv_fit"], args.repeats, log=None)
     # Each baseline runs alone in its own process: PyTorch's OpenMP threads keep spinning after
     # every parallel region and would slow whatever runs next on the 2 cores.
     eigen = {} if args.no_eigen else _child(args, ["jaxconv", "autodiff"], EIGEN_FLAG)
