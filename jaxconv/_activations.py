@@ -8,12 +8,14 @@ smallest residual its derivative can be written in:
 activation  derivative                          residual
 ==========  ==================================  ==================================
 relu        ``f'(x) = [x > 0]`` (0 at x = 0)    a boolean mask (1 byte per element)
-sigmoid     ``f'(x) = s (1 - s)``, ``s = f(x)``  the output ``s``
-tanh        ``f'(x) = 1 - t^2``, ``t = f(x)``    the output ``t``
+sigmoid     ``f'(x) = s (1 - s)``, ``s = f(x)``  the output ``s`` (16-bit: ``x``)
+tanh        ``f'(x) = 1 - t^2``, ``t = f(x)``    the output ``t`` (16-bit: ``x``)
 ==========  ==================================  ==================================
 
 relu propagates NaN (``relu(nan) = nan``) and gives NaN inputs a zero gradient, as PyTorch.
-16-bit inputs are evaluated, and differentiated, in float32 and rounded once to their dtype.
+16-bit inputs are evaluated, and differentiated, in float32 and rounded once to their dtype; their
+sigmoid and tanh keep the input (as many bytes as the output) and recompute the output in float32
+for the derivative, since ``1 - s`` of a 16-bit ``s`` near 1 keeps almost no correct bits.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def _in_acc(fn):
     """``fn`` evaluated in float32 for 16-bit inputs (then cast back), as-is otherwise."""
     def wrapped(x):
         return fn(x.astype(_args.acc_dtype(x.dtype))).astype(x.dtype)
+    wrapped.inner = fn
     return wrapped
 
 
@@ -63,44 +66,38 @@ def _times(delta, factor):
     return (delta.astype(acc) * factor).astype(delta.dtype)
 
 
-@jax.custom_vjp
-def _sigmoid(x):
-    return _logistic(x)
+def _low_precision(x) -> bool:
+    return _args.acc_dtype(x.dtype) != x.dtype
 
 
-# _sigmoid_fwd :: x -> (s, s)
-def _sigmoid_fwd(x):
-    s = _logistic(x)
-    return s, s
+def _smooth(value, derivative):
+    """The custom-VJP function of a smooth activation whose derivative is written in its
+    output ``f`` (``derivative(f)``, in the accumulation dtype).
+
+    Residual: the output ``f`` for 32/64-bit inputs. For 16-bit inputs, the input ``x``
+    instead (as many bytes) and ``f`` is recomputed from it in float32 in the backward pass:
+    ``1 - s`` or ``1 - t^2`` from an output rounded to 16 bits cancels catastrophically near
+    saturation, and would be less accurate than ``jax.grad``'s float32 derivative."""
+    @jax.custom_vjp
+    def fn(x):
+        return value(x)
+
+    def fwd(x):
+        y = value(x)
+        return y, x if _low_precision(x) else y
+
+    def bwd(res, delta):
+        acc = _args.acc_dtype(res.dtype)
+        f = (value.inner(res.astype(acc)) if _low_precision(res) else res).astype(acc)
+        return (_times(delta, derivative(f)),)
+
+    fn.defvjp(fwd, bwd)
+    return fn
 
 
-# _sigmoid_bwd :: (s, CT s) -> (CT x,)
-def _sigmoid_bwd(s, delta):
-    s = s.astype(_args.acc_dtype(s.dtype))
-    return (_times(delta, s * (1 - s)),)
-
-
-_sigmoid.defvjp(_sigmoid_fwd, _sigmoid_bwd)
-
-
-@jax.custom_vjp
-def _tanh(x):
-    return _tanh_value(x)
-
-
-# _tanh_fwd :: x -> (t, t)
-def _tanh_fwd(x):
-    t = _tanh_value(x)
-    return t, t
-
-
-# _tanh_bwd :: (t, CT t) -> (CT x,)
-def _tanh_bwd(t, delta):
-    t = t.astype(_args.acc_dtype(t.dtype))
-    return (_times(delta, 1 - t * t),)
-
-
-_tanh.defvjp(_tanh_fwd, _tanh_bwd)
+# sigmoid: f'(x) = s (1 - s); tanh: f'(x) = 1 - t^2
+_sigmoid = _smooth(_logistic, lambda s: s * (1 - s))
+_tanh = _smooth(_tanh_value, lambda t: 1 - t * t)
 
 
 def _make(name, impl, formula):

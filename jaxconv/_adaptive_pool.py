@@ -156,8 +156,9 @@ def _adaptive_max_fwd(x, bins):
 def _adaptive_max_bwd(bins, slot, delta):
     hit = slot[..., None] == np.arange(bins.slots, dtype=slot.dtype).reshape(
         (1,) * slot.ndim + (bins.slots,))
-    parts = jnp.where(hit, delta[..., None], jnp.zeros((), delta.dtype))
-    return (scatter_bins(parts, bins),)
+    acc = _args.acc_dtype(delta.dtype)     # overlapping bins sum deltas: in float32 for 16-bit
+    parts = jnp.where(hit, delta.astype(acc)[..., None], jnp.zeros((), acc))
+    return (scatter_bins(parts, bins).astype(delta.dtype),)
 
 
 _adaptive_max.defvjp(_adaptive_max_fwd, _adaptive_max_bwd)

@@ -62,14 +62,18 @@ def route(delta, idx, cfg: _windows.Window):
     """``(N, C, *O) deltas, (N, C, *O) winners -> (N, C, *L)``: each delta to its winner.
 
     Tiling windows: one select per input element (``idx == its tap``) on the blocks laid side
-    by side. Otherwise: per tap the deltas it won, folded back (:func:`jaxconv._windows.fold`).
+    by side (no sums). Otherwise: per tap the deltas it won, folded back
+    (:func:`jaxconv._windows.fold`); an input that wins several windows sums their deltas, in
+    float32 for 16-bit inputs, rounded once.
     """
-    zero = jnp.zeros((), delta.dtype)
     if _windows.tiles(cfg):
         hit = _windows.tiled(idx) == _windows.tap_grid(cfg, idx.dtype)
-        return _windows.untile(jnp.where(hit, _windows.tiled(delta), zero), cfg)
-    parts = (jnp.where(idx == t, delta, zero) for t in range(cfg.taps))
-    return _windows.fold(parts, cfg)
+        return _windows.untile(jnp.where(hit, _windows.tiled(delta), jnp.zeros((), delta.dtype)),
+                               cfg)
+    acc = _args.acc_dtype(delta.dtype)
+    d = delta.astype(acc)
+    parts = (jnp.where(idx == t, d, jnp.zeros((), acc)) for t in range(cfg.taps))
+    return _windows.fold(parts, cfg).astype(delta.dtype)
 
 
 def forward_with_ties(x, cfg: _windows.Window):
