@@ -75,13 +75,17 @@ def conv_configs(draw):
     return shapes, kw
 
 
+def _conv_like_test(op, config, seed):
+    shapes, kw = config
+    rng = np.random.default_rng(seed)
+    args = [jnp.asarray(rng.standard_normal(s)) for s in shapes]
+    compare_with_autodiff(jax.jit(lambda *a: getattr(jc, op)(*a, **kw)),
+                          jax.jit(lambda *a: getattr(jc.autodiff, op)(*a, **kw)), args)
+
+
 @given(conv_configs())
 def test_conv_random_configurations(config):
-    shapes, kw = config
-    rng = np.random.default_rng(0)
-    args = [jnp.asarray(rng.standard_normal(s)) for s in shapes]
-    compare_with_autodiff(jax.jit(lambda *a: jc.conv(*a, **kw)),
-                          jax.jit(lambda *a: jc.autodiff.conv(*a, **kw)), args)
+    _conv_like_test("conv", config, 0)
 
 
 @st.composite
@@ -105,11 +109,7 @@ def conv_transpose_configs(draw):
 
 @given(conv_transpose_configs())
 def test_conv_transpose_random_configurations(config):
-    shapes, kw = config
-    rng = np.random.default_rng(4)
-    args = [jnp.asarray(rng.standard_normal(s)) for s in shapes]
-    compare_with_autodiff(jax.jit(lambda *a: jc.conv_transpose(*a, **kw)),
-                          jax.jit(lambda *a: jc.autodiff.conv_transpose(*a, **kw)), args)
+    _conv_like_test("conv_transpose", config, 4)
 
 
 @st.composite
