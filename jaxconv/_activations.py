@@ -31,7 +31,6 @@ def _in_acc(fn):
     """``fn`` evaluated in float32 for 16-bit inputs (then cast back), as-is otherwise."""
     def wrapped(x):
         return fn(x.astype(_args.acc_dtype(x.dtype))).astype(x.dtype)
-    wrapped.inner = fn
     return wrapped
 
 
@@ -70,14 +69,17 @@ def _low_precision(x) -> bool:
     return _args.acc_dtype(x.dtype) != x.dtype
 
 
-def _smooth(value, derivative):
-    """The custom-VJP function of a smooth activation whose derivative is written in its
-    output ``f`` (``derivative(f)``, in the accumulation dtype).
+def _smooth(inner, derivative):
+    """The custom-VJP function of the smooth activation ``inner`` (a lax function, evaluated in
+    the accumulation dtype) whose derivative is written in its output ``f`` (``derivative(f)``);
+    any shape in, same shape out.
 
     Residual: the output ``f`` for 32/64-bit inputs. For 16-bit inputs, the input ``x``
     instead (as many bytes) and ``f`` is recomputed from it in float32 in the backward pass:
     ``1 - s`` or ``1 - t^2`` from an output rounded to 16 bits cancels catastrophically near
     saturation, and would be less accurate than ``jax.grad``'s float32 derivative."""
+    value = _in_acc(inner)
+
     @jax.custom_vjp
     def fn(x):
         return value(x)
@@ -88,7 +90,7 @@ def _smooth(value, derivative):
 
     def bwd(res, delta):
         acc = _args.acc_dtype(res.dtype)
-        f = (value.inner(res.astype(acc)) if _low_precision(res) else res).astype(acc)
+        f = (inner(res.astype(acc)) if _low_precision(res) else res).astype(acc)
         return (_times(delta, derivative(f)),)
 
     fn.defvjp(fwd, bwd)
@@ -96,8 +98,8 @@ def _smooth(value, derivative):
 
 
 # sigmoid: f'(x) = s (1 - s); tanh: f'(x) = 1 - t^2
-_sigmoid = _smooth(_logistic, lambda s: s * (1 - s))
-_tanh = _smooth(_tanh_value, lambda t: 1 - t * t)
+_sigmoid = _smooth(lax.logistic, lambda s: s * (1 - s))
+_tanh = _smooth(lax.tanh, lambda t: 1 - t * t)
 
 
 def _make(name, impl, formula):

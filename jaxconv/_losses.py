@@ -58,49 +58,65 @@ def _scale(reduction, count):
 
 
 # ----------------------------------------------------------------------------------------------
-# MSE (Eq. 9)
+# Losses of the difference d = y - t: MSE (Eq. 9) and Huber, one rule
 
-class MseConfig(NamedTuple):
+class DiffConfig(NamedTuple):
     reduction: str
-    dtype: str          # the inputs' dtype (the residual is float32 for 16-bit inputs)
+    dtype: str                    # the inputs' dtype (the residual is float32 for 16-bit inputs)
+    delta: float | None = None    # None: MSE; else Huber's threshold
 
 
-def mse_forward(y, t, cfg: MseConfig):
-    d = y.astype(_args.acc_dtype(y.dtype)) - t.astype(_args.acc_dtype(t.dtype))
-    return _reduce(0.5 * d * d, cfg.reduction, y.size).astype(y.dtype)
+def _difference(y, t):
+    acc = _args.acc_dtype(y.dtype)
+    return y.astype(acc) - t.astype(acc)
+
+
+def difference_forward(y, t, cfg: DiffConfig):
+    """``(*S), (*S) -> ()`` or ``(*S)``: the reduced ``d^2 / 2`` (MSE, Eq. 9), or Huber's
+    ``d^2 / 2`` where ``|d| < delta``, else ``delta (|d| - delta/2)``; ``d = y - t``."""
+    d = _difference(y, t)
+    if cfg.delta is None:
+        per = 0.5 * d * d
+    else:
+        ad = jnp.abs(d)
+        per = jnp.where(ad < cfg.delta, 0.5 * d * d, cfg.delta * (ad - 0.5 * cfg.delta))
+    return _reduce(per, cfg.reduction, y.size).astype(y.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _mse(y, t, cfg):
-    return mse_forward(y, t, cfg)
+def _difference_loss(y, t, cfg):
+    return difference_forward(y, t, cfg)
 
 
-# _mse_fwd :: (y, t) -> (E, y - t)
-def _mse_fwd(y, t, cfg):
-    acc = _args.acc_dtype(y.dtype)
-    return mse_forward(y, t, cfg), y.astype(acc) - t.astype(acc)
+# _difference_fwd :: (y, t) -> (E, y - t)
+def _difference_fwd(y, t, cfg):
+    return difference_forward(y, t, cfg), _difference(y, t)
 
 
-# _mse_bwd :: (cfg, y - t, CT E) -> (CT y, CT t)
-def _mse_bwd(cfg, diff, g):
-    g = jnp.asarray(g).astype(diff.dtype)
-    g = g if cfg.reduction == "none" else g * _scale(cfg.reduction, diff.size)
-    dy = g * diff
+# _difference_bwd :: (cfg, y - t, CT E) -> (CT y, CT t): dE/dy = d (MSE) or clip(d, -delta,
+# delta) (Huber), times the reduction's scale; dE/dt = -dE/dy
+def _difference_bwd(cfg, d, g):
+    g = jnp.asarray(g).astype(d.dtype) * _scale(cfg.reduction, d.size)
+    slope = d if cfg.delta is None else jnp.where(jnp.abs(d) < cfg.delta, d,
+                                                   cfg.delta * jnp.sign(d))
+    dy = slope * g
     return dy.astype(cfg.dtype), (-dy).astype(cfg.dtype)
 
 
-_mse.defvjp(_mse_fwd, _mse_bwd)
+_difference_loss.defvjp(_difference_fwd, _difference_bwd)
 
 
-def _mse_check(y, t, reduction):
-    _args.check_float("mse", "y", y)
-    _args.check_float("mse", "t", t)
-    _args.check_same_dtype("mse", y=y, t=t)
+def _elementwise_loss(op, y, t, reduction, names=("y", "t"), hint="reshape one of them"):
+    """The checks every element-wise loss shares: floating ``y`` and ``t`` of one dtype and one
+    shape (no broadcasting), a known reduction."""
+    yn, tn = names
+    _args.check_float(op, yn, y)
+    _args.check_float(op, tn, t)
+    _args.check_same_dtype(op, **{yn: y, tn: t})
     if y.shape != t.shape:
-        raise ValueError(f"jaxconv.mse: `y` {tuple(y.shape)} and `t` {tuple(t.shape)} must have "
-                         "the same shape (no broadcasting); one-hot encode class labels or reshape "
-                         "the targets.")
-    _check_reduction("mse", reduction)
+        raise ValueError(f"jaxconv.{op}: `{yn}` {tuple(y.shape)} and `{tn}` {tuple(t.shape)} must "
+                         f"have the same shape (no broadcasting); {hint}.")
+    _check_reduction(op, reduction)
 
 
 def _make_mse(impl):
@@ -117,8 +133,9 @@ def _make_mse(impl):
         Returns:
           A scalar, or ``y``'s shape for ``"none"``.
         """
-        _mse_check(y, t, reduction)
-        return impl(y, t, MseConfig(reduction, jnp.dtype(y.dtype).name))
+        _elementwise_loss("mse", y, t, reduction,
+                          hint="one-hot encode class labels or reshape the targets")
+        return impl(y, t, DiffConfig(reduction, jnp.dtype(y.dtype).name))
     return mse
 
 
@@ -325,18 +342,6 @@ def _make_xent(impl):
 class ElementConfig(NamedTuple):
     reduction: str
     dtype: str
-    delta: float = 1.0        # huber only
-
-
-def _elementwise_loss(op, y, t, reduction):
-    yn, tn = ("y", "t") if op == "huber" else ("logits", "targets")
-    _args.check_float(op, yn, y)
-    _args.check_float(op, tn, t)
-    _args.check_same_dtype(op, **{yn: y, tn: t})
-    if y.shape != t.shape:
-        raise ValueError(f"jaxconv.{op}: `{yn}` {tuple(y.shape)} and `{tn}` {tuple(t.shape)} must "
-                         "have the same shape (no broadcasting); reshape one of them.")
-    _check_reduction(op, reduction)
 
 
 def bce_forward(z, t, cfg: ElementConfig):
@@ -371,37 +376,6 @@ def _bce_bwd(cfg, res, g):
 _bce.defvjp(_bce_fwd, _bce_bwd)
 
 
-def huber_forward(y, t, cfg: ElementConfig):
-    """PyTorch's Huber loss: ``d^2 / 2`` where ``|d| < delta``, else ``delta (|d| - delta/2)``,
-    ``d = y - t``."""
-    acc = _args.acc_dtype(y.dtype)
-    d = y.astype(acc) - t.astype(acc)
-    ad = jnp.abs(d)
-    per = jnp.where(ad < cfg.delta, 0.5 * d * d, cfg.delta * (ad - 0.5 * cfg.delta))
-    return _reduce(per, cfg.reduction, y.size).astype(y.dtype)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _huber(y, t, cfg):
-    return huber_forward(y, t, cfg)
-
-
-# _huber_fwd :: (y, t) -> (E, y - t)
-def _huber_fwd(y, t, cfg):
-    acc = _args.acc_dtype(y.dtype)
-    return huber_forward(y, t, cfg), y.astype(acc) - t.astype(acc)
-
-
-# _huber_bwd :: (cfg, y - t, CT E) -> (CT y, CT t):  dE/dy = clip(y - t, -delta, delta)
-def _huber_bwd(cfg, d, g):
-    g = jnp.asarray(g).astype(d.dtype) * _scale(cfg.reduction, d.size)
-    dy = jnp.where(jnp.abs(d) < cfg.delta, d, cfg.delta * jnp.sign(d)) * g
-    return dy.astype(cfg.dtype), (-dy).astype(cfg.dtype)
-
-
-_huber.defvjp(_huber_fwd, _huber_bwd)
-
-
 def _make_bce(impl):
     def sigmoid_binary_cross_entropy(logits, targets, reduction="mean"):
         r"""Binary cross-entropy on logits (PyTorch's ``binary_cross_entropy_with_logits``).
@@ -415,7 +389,8 @@ def _make_bce(impl):
           targets: same shape, values in [0, 1] (differentiable: ``dE/dt = -z``).
           reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"``.
         """
-        _elementwise_loss("sigmoid_binary_cross_entropy", logits, targets, reduction)
+        _elementwise_loss("sigmoid_binary_cross_entropy", logits, targets, reduction,
+                          names=("logits", "targets"))
         return impl(logits, targets, ElementConfig(reduction, jnp.dtype(logits.dtype).name))
     return sigmoid_binary_cross_entropy
 
@@ -437,15 +412,15 @@ def _make_huber(impl):
         _elementwise_loss("huber", y, t, reduction)
         if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
             raise ValueError(f"jaxconv.huber: `delta` (={delta!r}) must be a positive number.")
-        return impl(y, t, ElementConfig(reduction, jnp.dtype(y.dtype).name, float(delta)))
+        return impl(y, t, DiffConfig(reduction, jnp.dtype(y.dtype).name, float(delta)))
     return huber
 
 
 sigmoid_binary_cross_entropy = _make_bce(_bce)
 sigmoid_binary_cross_entropy_autodiff = _make_bce(bce_forward)
-huber = _make_huber(_huber)
-huber_autodiff = _make_huber(huber_forward)
-mse = _make_mse(_mse)
-mse_autodiff = _make_mse(mse_forward)
+huber = _make_huber(_difference_loss)
+huber_autodiff = _make_huber(difference_forward)
+mse = _make_mse(_difference_loss)
+mse_autodiff = _make_mse(difference_forward)
 softmax_cross_entropy = _make_xent(_xent)
 softmax_cross_entropy_autodiff = _make_xent(xent_forward)

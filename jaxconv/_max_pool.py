@@ -260,6 +260,8 @@ def _kept_indices(indices, cfg: UnpoolConfig):
 
 
 def _scatter(x, kept, cfg: UnpoolConfig):
+    """``(N, C, *O) values, (N, C, M) kept indices -> (N, C, *L)``: a scatter with unique
+    in-range indices (the dropped ones point past the plane)."""
     nb, c = x.shape[:2]
     plane = int(np.prod(cfg.out_sizes, dtype=np.int64))
     flat = jnp.zeros((nb, c, plane), x.dtype)
