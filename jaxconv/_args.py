@@ -28,9 +28,10 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def int_tuple(op: str, name: str, value, n: int) -> tuple[int, ...]:
-    """``value`` as ``n`` positive ints (an int is repeated on every spatial axis)."""
-    expect = f"a positive int or a tuple of {n} positive ints (one per spatial axis)"
+def int_tuple(op: str, name: str, value, n: int, minimum: int = 1) -> tuple[int, ...]:
+    """``value`` as ``n`` ints ``>= minimum`` (an int is repeated on every spatial axis)."""
+    kind = "positive" if minimum == 1 else f">= {minimum}"
+    expect = f"a {kind} int or a tuple of {n} {kind} ints (one per spatial axis)"
     if _is_int(value):
         out = (int(value),) * n
     elif isinstance(value, Sequence) and not isinstance(value, str):
@@ -43,9 +44,9 @@ def int_tuple(op: str, name: str, value, n: int) -> tuple[int, ...]:
         out = tuple(int(v) for v in value)
     else:
         raise TypeError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}.")
-    if any(v < 1 for v in out):
+    if any(v < minimum for v in out):
         raise ValueError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}; "
-                         f"use {name}=1 for the default.")
+                         f"use {name}={minimum} for the default.")
     return out
 
 

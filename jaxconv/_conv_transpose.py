@@ -113,12 +113,7 @@ def conv_transpose_config(x, w, b, stride, padding, output_padding, dilation,
                          "transposes.")
     extents = tuple(_args.dilated_extent(k, r) for k, r in zip(ks, dilation))
     pads = _args.padding_pairs(op, padding, x.shape[2:], extents, stride)
-    if _args._is_int(output_padding):
-        output_padding = (int(output_padding),) * n
-    if (not isinstance(output_padding, (tuple, list)) or len(output_padding) != n
-            or not all(_args._is_int(q) and q >= 0 for q in output_padding)):
-        raise ValueError(f"jaxconv.{op}: `output_padding` (={output_padding!r}) must be a "
-                         f"non-negative int or a tuple of {n}.")
+    output_padding = _args.int_tuple(op, "output_padding", output_padding, n, minimum=0)
     for ax, (q, s, r) in enumerate(zip(output_padding, stride, dilation)):
         if q >= max(s, r):
             raise ValueError(f"jaxconv.{op}: `output_padding` (={q} on axis {ax}) must be smaller "

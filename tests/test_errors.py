@@ -193,3 +193,28 @@ def test_non_array_input():
     with pytest.raises(TypeError, match=r"`x` must be an array; got list"):
         jc.relu([1.0, 2.0])
     assert np.asarray(jc.relu(jnp.array([1.0]))).item() == 1.0
+
+
+WT = jnp.zeros((4, 3, 3, 3), jnp.float32)      # conv_transpose kernel (C_in, C_out // g, *K)
+
+
+def test_conv_transpose_kernel_rows_must_be_input_channels():
+    with pytest.raises(ValueError, match=r"`w` must have x.shape\[1\] = 4 rows"):
+        jc.conv_transpose(X, jnp.zeros((3, 4, 3, 3), jnp.float32))
+
+
+def test_conv_transpose_output_padding_must_be_non_negative():
+    with pytest.raises(ValueError, match=r"`output_padding` \(=-1\) must be a >= 0 int.*"
+                                         r"output_padding=0 for the default"):
+        jc.conv_transpose(X, WT, stride=2, output_padding=-1)
+
+
+def test_conv_transpose_output_padding_below_stride():
+    with pytest.raises(ValueError, match=r"`output_padding` \(=2 on axis 0\) must be smaller "
+                                         r"than the stride \(=2\)"):
+        jc.conv_transpose(X, WT, stride=2, output_padding=2)
+
+
+def test_conv_transpose_padding_cannot_be_a_string():
+    with pytest.raises(ValueError, match=r"`padding` \(='SAME'\) must be an int"):
+        jc.conv_transpose(X, WT, padding="SAME")
