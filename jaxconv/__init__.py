@@ -5,27 +5,27 @@ formulas (see ``DESIGN.md`` and each module's docstring). :mod:`jaxconv.autodiff
 ops without custom rules; :mod:`jaxconv.textbook` holds loop-level reference implementations.
 """
 
-from . import autodiff as autodiff
-from . import textbook as textbook
-from ._activations import relu as relu
-from ._activations import sigmoid as sigmoid
-from ._activations import tanh as tanh
-from ._adaptive_pool import adaptive_avg_pool as adaptive_avg_pool
-from ._adaptive_pool import adaptive_max_pool as adaptive_max_pool
-from ._adaptive_pool import global_avg_pool as global_avg_pool
-from ._adaptive_pool import global_max_pool as global_max_pool
-from ._avg_pool import avg_pool as avg_pool
-from ._conv import conv as conv
-from ._conv_transpose import conv_transpose as conv_transpose
-from ._dense import dense as dense
-from ._dropout import dropout as dropout
-from ._losses import huber as huber
-from ._losses import mse as mse
-from ._losses import sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy
-from ._losses import softmax_cross_entropy as softmax_cross_entropy
-from ._lp_pool import lp_pool as lp_pool
-from ._max_pool import max_pool as max_pool
-from ._max_pool import max_unpool as max_unpool
+from jaxconv import autodiff as autodiff  # noqa: E402  (after the ops it twins)
+from jaxconv import textbook as textbook  # noqa: E402
+from jaxconv._src.ops.activations import relu as relu
+from jaxconv._src.ops.activations import sigmoid as sigmoid
+from jaxconv._src.ops.activations import tanh as tanh
+from jaxconv._src.ops.adaptive_pool import adaptive_avg_pool as adaptive_avg_pool
+from jaxconv._src.ops.adaptive_pool import adaptive_max_pool as adaptive_max_pool
+from jaxconv._src.ops.adaptive_pool import global_avg_pool as global_avg_pool
+from jaxconv._src.ops.adaptive_pool import global_max_pool as global_max_pool
+from jaxconv._src.ops.avg_pool import avg_pool as avg_pool
+from jaxconv._src.ops.conv import conv as conv
+from jaxconv._src.ops.conv_transpose import conv_transpose as conv_transpose
+from jaxconv._src.ops.dense import dense as dense
+from jaxconv._src.ops.dropout import dropout as dropout
+from jaxconv._src.ops.losses import huber as huber
+from jaxconv._src.ops.losses import mse as mse
+from jaxconv._src.ops.losses import sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy
+from jaxconv._src.ops.losses import softmax_cross_entropy as softmax_cross_entropy
+from jaxconv._src.ops.lp_pool import lp_pool as lp_pool
+from jaxconv._src.ops.max_pool import max_pool as max_pool
+from jaxconv._src.ops.max_unpool import max_unpool as max_unpool
 
 __version__ = "0.1.0"
 

@@ -1,8 +1,10 @@
 """The same ops, names and signatures as :mod:`jaxconv`, with no custom rule.
 
-Each function runs the plain lax forward of its :mod:`jaxconv` twin (same argument checks, same
-values), so ``jax.grad`` derives the backward pass from XLA's own transpose rules. This is the
-comparison users want one argument away::
+Each function is its :mod:`jaxconv` twin's own code with the ``jax.custom_vjp`` rule it calls
+replaced by the plain lax forward of that rule (:func:`jaxconv._src.core.twin.autodiff`; each op
+module lists its forwards in ``AUTODIFF``): same argument checks, same values, and ``jax.grad``
+derives the backward pass from XLA's own transpose rules. This is the comparison users want one
+argument away::
 
     model.apply(params, x, ops=jaxconv)           # hand-written VJPs
     model.apply(params, x, ops=jaxconv.autodiff)  # jax.grad's VJPs
@@ -12,25 +14,38 @@ The forward of ``max_pool`` here is ``lax.reduce_window(max)``, whose gradient J
 chain of selects over the window taps.
 """
 
-from ._activations import relu_autodiff as relu
-from ._activations import sigmoid_autodiff as sigmoid
-from ._activations import tanh_autodiff as tanh
-from ._adaptive_pool import adaptive_avg_pool_autodiff as adaptive_avg_pool
-from ._adaptive_pool import adaptive_max_pool_autodiff as adaptive_max_pool
-from ._adaptive_pool import global_avg_pool_autodiff as global_avg_pool
-from ._adaptive_pool import global_max_pool_autodiff as global_max_pool
-from ._avg_pool import avg_pool_autodiff as avg_pool
-from ._conv import conv_autodiff as conv
-from ._conv_transpose import conv_transpose_autodiff as conv_transpose
-from ._dense import dense_autodiff as dense
-from ._dropout import dropout_autodiff as dropout
-from ._losses import huber_autodiff as huber
-from ._losses import mse_autodiff as mse
-from ._losses import sigmoid_binary_cross_entropy_autodiff as sigmoid_binary_cross_entropy
-from ._losses import softmax_cross_entropy_autodiff as softmax_cross_entropy
-from ._lp_pool import lp_pool_autodiff as lp_pool
-from ._max_pool import max_pool_autodiff as max_pool
-from ._max_pool import max_unpool_autodiff as max_unpool
+from jaxconv._src.core.twin import autodiff as _twin
+from jaxconv._src.ops import activations as _activations
+from jaxconv._src.ops import adaptive_pool as _adaptive_pool
+from jaxconv._src.ops import avg_pool as _avg_pool
+from jaxconv._src.ops import conv as _conv
+from jaxconv._src.ops import conv_transpose as _conv_transpose
+from jaxconv._src.ops import dense as _dense
+from jaxconv._src.ops import dropout as _dropout
+from jaxconv._src.ops import losses as _losses
+from jaxconv._src.ops import lp_pool as _lp_pool
+from jaxconv._src.ops import max_pool as _max_pool
+from jaxconv._src.ops import max_unpool as _max_unpool
+
+adaptive_avg_pool = _twin(_adaptive_pool.adaptive_avg_pool)
+adaptive_max_pool = _twin(_adaptive_pool.adaptive_max_pool)
+avg_pool = _twin(_avg_pool.avg_pool)
+conv = _twin(_conv.conv)
+conv_transpose = _twin(_conv_transpose.conv_transpose)
+dense = _twin(_dense.dense)
+dropout = _twin(_dropout.dropout)
+global_avg_pool = _twin(_adaptive_pool.global_avg_pool)
+global_max_pool = _twin(_adaptive_pool.global_max_pool)
+huber = _twin(_losses.huber)
+lp_pool = _twin(_lp_pool.lp_pool)
+max_pool = _twin(_max_pool.max_pool)
+max_unpool = _twin(_max_unpool.max_unpool)
+mse = _twin(_losses.mse)
+relu = _twin(_activations.relu)
+sigmoid = _twin(_activations.sigmoid)
+sigmoid_binary_cross_entropy = _twin(_losses.sigmoid_binary_cross_entropy)
+softmax_cross_entropy = _twin(_losses.softmax_cross_entropy)
+tanh = _twin(_activations.tanh)
 
 __all__ = [
     "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "conv", "conv_transpose", "dense",

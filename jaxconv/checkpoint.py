@@ -1,140 +1,20 @@
-"""Checkpoints: a pytree of arrays plus JSON metadata in one ``.npz`` file; no pickle anywhere.
+"""Checkpoints: atomic, pickle-free ``.npz`` files of params pytrees with JSON metadata.
 
-Format (``FORMAT_VERSION`` 1): a zip of ``.npy`` arrays, one per pytree leaf, named by the leaf's
-key path (``params['conv0']['w']``), plus ``__meta__``, a uint8 array holding UTF-8 JSON with
-``format``, ``version``, the caller's metadata (model name, step, ...), and the list of leaves with
-their shapes and dtypes. PRNG keys are stored as their raw ``uint32`` key data.
+The implementation lives in :mod:`jaxconv._src.training.checkpoint`;
+this module is its public face."""
 
-Writing is atomic: the file is written next to its destination under a temporary name, flushed
-to disk, then renamed over the destination, so a run killed while saving leaves the previous
-checkpoint intact. Loading never executes code (``allow_pickle=False``) and validates everything
-against a *template* pytree (e.g. a freshly initialised train state): the format and version,
-the set of leaves, each leaf's shape and dtype, and any metadata the caller requires to match.
-"""
+from jaxconv._src.training.checkpoint import FORMAT as FORMAT
+from jaxconv._src.training.checkpoint import FORMAT_VERSION as FORMAT_VERSION
+from jaxconv._src.training.checkpoint import CheckpointError as CheckpointError
+from jaxconv._src.training.checkpoint import load as load
+from jaxconv._src.training.checkpoint import read_metadata as read_metadata
+from jaxconv._src.training.checkpoint import save as save
 
-from __future__ import annotations
-
-import json
-import os
-import pathlib
-import tempfile
-import zipfile
-
-import jax
-import numpy as np
-
-FORMAT = "jaxconv-checkpoint"
-FORMAT_VERSION = 1
-_META = "__meta__"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used: unreadable, truncated, tampered or mismatched."""
-
-
-def _is_key(leaf) -> bool:
-    return hasattr(leaf, "dtype") and jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
-
-
-def _flatten(tree):
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
-    names = [jax.tree_util.keystr(path) for path, _ in leaves]
-    return names, [leaf for _, leaf in leaves], treedef
-
-
-def save(path, tree, metadata: dict | None = None) -> None:
-    """Write ``tree`` (a pytree of arrays and PRNG keys) and ``metadata`` to ``path`` atomically."""
-    path = pathlib.Path(path)
-    names, leaves, _ = _flatten(tree)
-    arrays = {}
-    listing = []
-    for name, leaf in zip(names, leaves):
-        key = _is_key(leaf)
-        arr = np.asarray(jax.random.key_data(leaf) if key else leaf)
-        arrays[name] = arr
-        listing.append({"name": name, "shape": list(arr.shape), "dtype": arr.dtype.str, "key": key})
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "metadata": metadata or {},
-            "leaves": listing}
-    arrays[_META] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def read_metadata(path) -> dict:
-    """The JSON metadata block of a checkpoint (validated format and version)."""
-    return _open(path)[1]["metadata"]
-
-
-def _open(path):
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"jaxconv.checkpoint: no checkpoint at {path}.")
-    try:
-        npz = np.load(path, allow_pickle=False)
-        if _META not in npz.files:
-            raise CheckpointError(f"jaxconv.checkpoint: {path} is not a jaxconv checkpoint "
-                                  "(no metadata block).")
-        meta = json.loads(bytes(npz[_META]).decode())
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"jaxconv.checkpoint: {path} is not a readable jaxconv checkpoint "
-                              f"(truncated or not a checkpoint file): {err}") from None
-    if meta.get("format") != FORMAT or not isinstance(meta.get("leaves"), list):
-        raise CheckpointError(f"jaxconv.checkpoint: {path} is not a jaxconv checkpoint.")
-    if meta.get("version") != FORMAT_VERSION:
-        raise CheckpointError(f"jaxconv.checkpoint: {path} has format version "
-                              f"{meta.get('version')!r}; this jaxconv reads version "
-                              f"{FORMAT_VERSION}.")
-    return npz, meta
-
-
-def load(path, template, expect: dict | None = None):
-    """Read ``path`` into the structure of ``template``; returns ``(tree, metadata)``.
-
-    Raises :class:`CheckpointError` naming the problem if the file is unreadable, truncated, of
-    another format or version, holds other leaves or shapes or dtypes than ``template``, or if
-    its metadata differs from ``expect`` on any key given there.
-    """
-    npz, meta = _open(path)
-    stored = meta["metadata"]
-    for k, v in (expect or {}).items():
-        if stored.get(k) != v:
-            raise CheckpointError(f"jaxconv.checkpoint: {path} was written with "
-                                  f"{k}={stored.get(k)!r}, but this run has {k}={v!r}; start "
-                                  f"a new run directory or use the same {k}.")
-    names, leaves, treedef = _flatten(template)
-    listed = {entry["name"]: entry for entry in meta["leaves"]}
-    if set(listed) != set(names):
-        extra, missing = sorted(set(listed) - set(names)), sorted(set(names) - set(listed))
-        raise CheckpointError(f"jaxconv.checkpoint: {path} does not match this model/optimizer: "
-                              f"missing {missing[:5]}, unexpected {extra[:5]}.")
-    out = []
-    try:
-        for name, leaf in zip(names, leaves):
-            key = _is_key(leaf)
-            want = np.asarray(jax.random.key_data(leaf) if key else leaf)
-            arr = npz[name]
-            if arr.shape != want.shape or arr.dtype != want.dtype:
-                raise CheckpointError(f"jaxconv.checkpoint: leaf {name} in {path} is "
-                                      f"{arr.dtype}{list(arr.shape)}, expected "
-                                      f"{want.dtype}{list(want.shape)}: a different model or "
-                                      "configuration wrote it.")
-            out.append(jax.random.wrap_key_data(arr, impl=jax.random.key_impl(leaf)) if key
-                       else arr)
-    except CheckpointError:
-        raise
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as err:
-        raise CheckpointError(f"jaxconv.checkpoint: {path} is truncated or corrupt: "
-                              f"{err}") from None
-    return jax.tree_util.tree_unflatten(treedef, out), stored
+__all__ = [
+    "CheckpointError",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "load",
+    "read_metadata",
+    "save",
+]

@@ -2,7 +2,7 @@
 claims that do not depend on timing: what a train step keeps between forward and backward."""
 
 import jaxconv as jc
-from jaxconv import bench, cli
+from jaxconv._src.tools import bench, cli
 
 
 def test_bench_quick_runs(capsys):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import jaxconv as jc
-from jaxconv import _grid, check
+from jaxconv._src.tools import check
+from jaxconv._src.tools import grid as _grid
 
 # the first and the last configuration of every op's grid (ranks and options differ)
 CASES = [c for op in _grid.OPS for c in {id(x): x for x in (_grid.cases(op)[0],
@@ -25,7 +26,7 @@ def test_16_bit_dtypes_round_trip_and_are_no_less_accurate_than_autodiff(case, d
     for g, a in zip(vjp(jnp.ones_like(out)), inputs):
         assert g.shape == a.shape and g.dtype == a.dtype
     errs = check.check_case(case, dtype, np.random.default_rng(0))
-    ours, autodiff = errs[4], errs[5]
+    ours, autodiff = errs.ref_ours, errs.ref_autodiff
     assert ours <= 1.5 * autodiff + float(jnp.finfo(dtype).eps) / 8, (ours, autodiff)
 
 

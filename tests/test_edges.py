@@ -13,11 +13,7 @@ import pytest
 
 import jaxconv as jc
 
-try:
-    import torch
-except ImportError:
-    torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+from helpers import needs_torch, torch
 
 OPS = {
     "conv": (lambda ops, x, w: ops.conv(x, w, padding=1), [(2, 3, 5, 5), (4, 3, 3, 3)]),

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import jaxconv as jc
 
-RTOL = 1e-12
+from helpers import RTOL
 
 
 def padding_forms(n):

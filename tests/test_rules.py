@@ -14,22 +14,14 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxconv as jc
-from jaxconv import _grid, _lowering
+from jaxconv._src.tools import grid as _grid
+from jaxconv._src.tools.lowering import forced_ops
+
+from helpers import assert_rel_close
 
 CASES = [c for op in _grid.OPS for c in _grid.cases(op)]
 EXHAUSTIVE = [c for op in ("conv", "max_pool", "avg_pool", "lp_pool")
               for c in _grid.cases(op, exhaustive=True)]
-RTOL = 1e-12
-
-
-def assert_rel_close(actual, expected, rtol=RTOL, what=""):
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, (what, actual.shape, expected.shape)
-    assert actual.dtype == expected.dtype or expected.dtype == np.float64, (actual.dtype,
-                                                                          expected.dtype)
-    scale = max(np.max(np.abs(expected), initial=0.0), 1e-300)
-    err = np.max(np.abs(actual - expected), initial=0.0)
-    assert err <= rtol * scale, f"{what}: max abs err {err:.3e} > {rtol:g} * {scale:.3e}"
 
 
 def _vjps(case, ops, inputs, ct, jit=True):
@@ -44,10 +36,10 @@ def _cotangent(case, inputs, seed=7):
     return jnp.asarray(np.random.default_rng(seed).standard_normal(shape))
 
 
-def _check_against_autodiff(case):
+def _check_against_autodiff(case, ops=jc):
     inputs = [jnp.asarray(a) for a in case.inputs()]
     ct = _cotangent(case, inputs)
-    out, grads = _vjps(case, jc, inputs, ct)
+    out, grads = _vjps(case, ops, inputs, ct)
     out_ad, grads_ad = _vjps(case, jc.autodiff, inputs, ct)
     assert_rel_close(out, out_ad, what="forward")
     assert len(grads) == len(grads_ad) == len(inputs)
@@ -119,12 +111,23 @@ def _lowering_params():
 
 @pytest.mark.parametrize("case,methods", _lowering_params())
 def test_every_conv_lowering_equals_autodiff(case, methods):
-    """Each way jaxconv._lowering can lower the conv rule computes the same formula."""
-    with _lowering.override(**methods):
-        _check_against_autodiff(case)
+    """Each way the lowering module can lower the conv rule computes the same formula."""
+    _check_against_autodiff(case, forced_ops(**methods))
 
 
-def test_lowering_override_rejects_unknown_methods():
+def test_forced_lowering_rejects_unknown_methods():
     with pytest.raises(ValueError, match="unknown conv_forward='fft'"):
-        with _lowering.override(conv_forward="fft"):
-            pass
+        forced_ops(conv_forward="fft")
+
+
+def test_forced_lowering_is_part_of_the_traced_function():
+    """A jitted function keeps the lowering it was built with: forcing another one later gives
+    another function (and another trace), never the stale one (the choice is config data)."""
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 7, 7)))
+    w = jnp.asarray(np.random.default_rng(1).standard_normal((4, 3, 3, 3)))
+    hlo = {}
+    for method in ("lax", "taps"):
+        ops = forced_ops(conv_forward=method)
+        hlo[method] = jax.jit(lambda x, w, ops=ops: ops.conv(x, w)).lower(x, w).as_text()
+    assert hlo["lax"].count("convolution") >= 1
+    assert "convolution" not in hlo["taps"]

@@ -7,16 +7,11 @@ Where PyTorch is importable the same values and gradients are checked against it
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import jaxconv as jc
 from jaxconv import textbook
 
-try:
-    import torch
-except ImportError:   # PyTorch is optional: only the comparisons with it are skipped
-    torch = None
-needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+from helpers import needs_torch, torch
 
 
 def grad_of(f, x, ct=None):

@@ -12,9 +12,10 @@ import pytest
 
 import jaxconv as jc
 
+from helpers import RTOL_TORCH as RTOL  # noqa: E402
+
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
-RTOL = 1e-10
 
 
 def compare(ours, theirs, arrays, grad_of=None, seed=0):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import jaxconv as jc
-from jaxconv import checkpoint, cli, data, layers, models, train
+from jaxconv import checkpoint, data, layers, models, train
+from jaxconv._src.tools import cli
 
 KEY = jax.random.key(0)
 

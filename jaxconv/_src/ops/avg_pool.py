@@ -29,7 +29,8 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from . import _args, _windows
+from jaxconv._src.core import args as _args
+from jaxconv._src.core import windows as _windows
 
 
 class AvgConfig(NamedTuple):
@@ -80,44 +81,48 @@ def _avg_pool_bwd(cfg, _, delta):
 _avg_pool.defvjp(_avg_pool_fwd, _avg_pool_bwd)
 
 
-def avg_config(x, window, stride, padding, ceil_mode, count_include_pad, divisor_override):
-    win = _windows.pool_config("avg_pool", x, window, stride, padding, ceil_mode)
-    if not isinstance(count_include_pad, bool):
-        raise TypeError(f"jaxconv.avg_pool: `count_include_pad` (={count_include_pad!r}) must be "
-                        "True or False.")
-    if divisor_override is not None and (not _args._is_int(divisor_override)
-                                         or divisor_override < 1):
-        raise ValueError(f"jaxconv.avg_pool: `divisor_override` (={divisor_override!r}) must be "
-                         "None or a positive int.")
+def avg_config(x, window, stride, padding, ceil_mode, count_include_pad,
+               divisor_override) -> AvgConfig:
+    """Validate the arguments of :func:`avg_pool` and normalise them to a config."""
+    op = "avg_pool"
+    win = _windows.pool_config(op, x, window, stride, padding, ceil_mode)
+    _args.check_bool(op, "count_include_pad", count_include_pad)
+    divisor_override = _args.check_int(op, "divisor_override", divisor_override, minimum=1,
+                                       optional=True)
     return AvgConfig(win, count_include_pad, divisor_override)
 
 
-def _make(impl):
-    def avg_pool(x, window, stride=None, padding="VALID", ceil_mode=False,
-                 count_include_pad=True, *, divisor_override=None):
-        r"""N-d average pooling, channels first; the backward spreads ``delta / m`` over windows.
+def avg_pool(x, window, stride=None, padding="VALID", ceil_mode=False, count_include_pad=True,
+             *, divisor_override=None):
+    r"""N-d average pooling, channels first; the backward spreads ``delta / m`` over windows.
 
-        .. math::
-            y[n, c, o] = \frac{1}{m[o]} \sum_{t} x_{pad}[n, c, o s + t]
+    .. math::
+        y[n, c, o] = \frac{1}{m[o]} \sum_{t} x_{pad}[n, c, o s + t]
 
-        Args:
-          x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
-          window: window size; int or one per spatial axis.
-          stride: int or one per axis; defaults to ``window``.
-          padding: ``"VALID"``, ``"SAME"``, int, one int per axis, or ``(low, high)`` pairs
-            (zeros).
-          ceil_mode: round the output size up (PyTorch rule).
-          count_include_pad: whether the declared zero padding counts in ``m``.
-          divisor_override: use this ``m`` for every window instead.
+    (``docs/derivation.md``, Eq. 15-16.)
 
-        Returns:
-          ``(N, C, *O)``.
-        """
-        cfg = avg_config(x, window, stride, padding, ceil_mode, count_include_pad,
-                         divisor_override)
-        return impl(x, cfg)
-    return avg_pool
+    Args:
+      x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
+      window: window size; int or one per spatial axis.
+      stride: int or one per axis; defaults to ``window``.
+      padding: ``"VALID"``, ``"SAME"``, int, one int per axis, or ``(low, high)`` pairs
+        (zeros).
+      ceil_mode: round the output size up (PyTorch rule).
+      count_include_pad: whether the declared zero padding counts in ``m``.
+      divisor_override: use this ``m`` for every window instead.
+
+    Returns:
+      ``(N, C, *O)``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.avg_pool(jnp.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
+      Array([[ 2.5,  4.5],
+             [10.5, 12.5]], dtype=float32)
+    """
+    cfg = avg_config(x, window, stride, padding, ceil_mode, count_include_pad, divisor_override)
+    return _avg_pool(x, cfg)
 
 
-avg_pool = _make(_avg_pool)
-avg_pool_autodiff = _make(forward)
+# jaxconv.autodiff.avg_pool: the same function with the rule replaced by the plain forward
+AUTODIFF = {"_avg_pool": forward}

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from . import _args
+from jaxconv._src.core import args as _args
 
 
 class DenseConfig(NamedTuple):
@@ -93,23 +93,32 @@ def dense_config(x, w, b) -> DenseConfig:
     return DenseConfig(b is not None)
 
 
-def _make(impl):
-    def dense(x, w, b=None):
-        r"""Fully connected layer ``z = x @ w + b`` with the MLP delta rule of 003.
+def dense(x, w, b=None):
+    r"""Fully connected layer ``z = x @ w + b`` with the MLP delta rule.
 
-        Backward: ``dE/dx = delta @ w.T``, ``dE/dw = x.T @ delta``, ``dE/db = sum_n delta``.
+    .. math::
+        \frac{\partial E}{\partial x} = \delta w^T, \quad
+        \frac{\partial E}{\partial w} = x^T \delta, \quad
+        \frac{\partial E}{\partial b} = \textstyle\sum_n \delta_n
 
-        Args:
-          x: ``(N, in_features)``, floating dtype.
-          w: ``(in_features, out_features)``.
-          b: optional ``(out_features,)``.
+    (``docs/derivation.md``, Eq. 25-26.)
 
-        Returns:
-          ``(N, out_features)``.
-        """
-        return impl(x, w, b, dense_config(x, w, b))
-    return dense
+    Args:
+      x: ``(N, in_features)``, floating dtype.
+      w: ``(in_features, out_features)``.
+      b: optional ``(out_features,)``.
+
+    Returns:
+      ``(N, out_features)``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.dense(jnp.ones((2, 3)), jnp.ones((3, 4)), jnp.zeros(4))
+      Array([[3., 3., 3., 3.],
+             [3., 3., 3., 3.]], dtype=float32)
+    """
+    return _dense(x, w, b, dense_config(x, w, b))
 
 
-dense = _make(_dense)
-dense_autodiff = _make(forward)
+# jaxconv.autodiff.dense: the same function with the rule replaced by the plain forward
+AUTODIFF = {"_dense": forward}

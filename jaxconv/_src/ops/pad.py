@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxconv._src.core import args as _args
+
 MODES = ("zeros", "reflect", "replicate", "circular")
 _NUMPY_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -93,9 +95,7 @@ pad.defvjp(_pad_fwd, _pad_bwd)
 
 def check(op, mode, pads, sizes):
     """Validate ``padding_mode`` against the padding (PyTorch's limits)."""
-    if mode not in MODES:
-        raise ValueError(f"jaxconv.{op}: `padding_mode` (={mode!r}) must be one of "
-                         f"{', '.join(map(repr, MODES))}.")
+    _args.check_choice(op, "padding_mode", mode, MODES)
     for ax, ((lo, hi), size) in enumerate(zip(pads, sizes)):
         if mode == "reflect" and max(lo, hi) >= size:
             raise ValueError(f"jaxconv.{op}: `padding_mode`='reflect' needs padding smaller than "

@@ -5,13 +5,13 @@ XLA operations, whose speed depends on the backend and on the shapes. The choice
 measurements behind them, live here; ``jaxconv bench`` and ``experiments/bench.py`` measure the
 result (README, "Performance").
 
-Convolution (:mod:`jaxconv._conv`), three parts, each with its methods:
+Convolution (:mod:`jaxconv._src.ops.conv`), three parts, each with its methods:
 
-* forward (Eq. 7): ``"lax"`` one ``conv_general_dilated``; ``"taps"`` one broadcast multiply-add
+* forward (Eq. 1): ``"lax"`` one ``conv_general_dilated``; ``"taps"`` one broadcast multiply-add
   per input channel and kernel tap, fused into one loop;
-* input gradient (Eq. 16-21): ``"lax"`` one full convolution; ``"col2im"`` one matrix product
+* input gradient (Eq. 5-6): ``"lax"`` one full convolution; ``"col2im"`` one matrix product
   for every tap at once, then each tap's part added back where it was read (polyphase fold);
-* weight gradient (Eq. 13-14): ``"lax"`` one convolution contracted over the batch; ``"gemm"``
+* weight gradient (Eq. 4): ``"lax"`` one convolution contracted over the batch; ``"gemm"``
   one matrix product over the stacked input taps; ``"taps"`` one multiply-reduce per tap.
 
 CPU rules (2-core x86-64, jaxlib 0.10.2, float32; op times forward/backward in isolation and
@@ -29,58 +29,53 @@ whole train steps, interleaved medians):
   ``8 <= C*K <= 128`` (MNIST-1D's 25->25: 0.35 -> 0.22 ms); ``taps`` for depthwise and 3-D first
   layers (4.0 -> 1.2 ms); ``lax`` otherwise.
 * every result built from taps (the ``taps`` forward, folds, the max-pool winner index) is
-  passed through :func:`jaxconv._windows.materialize`, without which XLA recomputes it once per
-  tap of the next windowed op (the LeNet-5 train step: 31 -> 9.5 ms).
+  passed through :func:`jaxconv._src.core.windows.materialize`, without which XLA recomputes
+  it once per tap of the next windowed op (the LeNet-5 train step: 31 -> 9.5 ms).
 
 Other backends: ``lax`` throughout (cuDNN and the TPU emitters beat any rewrite here); the
 pooling backward passes are already gather- and scatter-free everywhere.
 
-:func:`override` forces methods (the tests run every method against the same oracles).
+The choice is data: it is computed once per convolution, at trace time, into the ``methods``
+field of the op's static config, which is an argument of the custom-VJP rule; nothing here is
+global or mutable. To force methods (the tests run every method against the same oracles, and
+``jaxconv bench`` can compare them), :func:`jaxconv._src.tools.lowering.forced_ops` builds a
+namespace of ops whose configs carry the forced methods.
 """
 
 from __future__ import annotations
 
-import contextlib
 from typing import NamedTuple
 
 import jax
-
-_FORCED: dict[str, str] = {}
 
 CONV_METHODS = {"forward": ("lax", "taps"), "input_grad": ("lax", "col2im"),
                 "weight_grad": ("lax", "gemm", "taps")}
 
 
 class ConvMethods(NamedTuple):
+    """How one convolution's three parts are lowered; a field of its (static) config."""
     forward: str
     input_grad: str
     weight_grad: str
 
 
-@contextlib.contextmanager
-def override(**methods: str):
-    """Force lowering methods while tracing inside the block, e.g.
-    ``with override(conv_forward="taps"): jax.jit(f).lower(...)`` (keys ``conv_forward``,
-    ``conv_input_grad``, ``conv_weight_grad``)."""
+def conv_methods(x_shape, w_shape, win, groups: int, dtype) -> ConvMethods:
+    """The measured lowering of a convolution's forward, input gradient and weight gradient,
+    for the backend JAX traces for (the module docstring gives the measurements)."""
+    return _conv_default(x_shape, w_shape, win, groups, dtype, jax.default_backend())
+
+
+def check_forced(**methods: str) -> dict[str, str]:
+    """Validate forced methods (keys ``conv_forward``, ``conv_input_grad``,
+    ``conv_weight_grad``); returns them as :class:`ConvMethods` field names and values."""
+    parts = {}
     for key, value in methods.items():
         part = key.removeprefix("conv_")
         if part not in CONV_METHODS or value not in CONV_METHODS[part]:
-            raise ValueError(f"jaxconv._lowering.override: unknown {key}={value!r}; choose from "
+            raise ValueError(f"jaxconv lowering: unknown {key}={value!r}; choose from "
                              + "; ".join(f"conv_{k} in {v}" for k, v in CONV_METHODS.items()))
-    saved = dict(_FORCED)
-    _FORCED.update(methods)
-    try:
-        yield
-    finally:
-        _FORCED.clear()
-        _FORCED.update(saved)
-
-
-def conv_methods(x_shape, w_shape, win, groups: int, dtype) -> ConvMethods:
-    """Lowering of a convolution's forward, input gradient and weight gradient."""
-    chosen = _conv_default(x_shape, w_shape, win, groups, dtype, jax.default_backend())
-    return ConvMethods(*(_FORCED.get(f"conv_{part}", value)
-                         for part, value in zip(ConvMethods._fields, chosen)))
+        parts[part] = value
+    return parts
 
 
 def _conv_default(x_shape, w_shape, win, groups, dtype, backend) -> ConvMethods:

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from . import _args
+from jaxconv._src.core import args as _args
 
 
 class Window(NamedTuple):
@@ -36,19 +36,19 @@ class Window(NamedTuple):
     dilation: tuple[int, ...]
     padding: tuple[tuple[int, int], ...]   # as declared (after "SAME"/int normalisation)
     out_sizes: tuple[int, ...]
-
-    @property
-    def taps(self) -> int:
-        return _args.prod(self.window)
+    taps: int                              # K = prod(window), set once by make_window
 
     def offsets(self):
         """Per-axis tap offsets ``m`` in row-major window order."""
         return itertools.product(*(range(k) for k in self.window))
 
-    @property
-    def overlapping(self) -> bool:
-        """Whether an input element can belong to more than one window."""
-        return any((k - 1) * d + 1 > s for k, d, s in zip(self.window, self.dilation, self.stride))
+
+def make_window(in_sizes, window, stride, dilation, padding, out_sizes) -> Window:
+    """A :class:`Window` with every field a tuple of ints and ``taps`` computed once."""
+    window = tuple(int(k) for k in window)
+    return Window(tuple(int(v) for v in in_sizes), window, tuple(int(v) for v in stride),
+                  tuple(int(v) for v in dilation), tuple((int(lo), int(hi)) for lo, hi in padding),
+                  tuple(int(v) for v in out_sizes), _args.prod(window))
 
 
 def conv_window(in_sizes, kernel_sizes, stride, dilation, padding) -> Window:
@@ -56,8 +56,7 @@ def conv_window(in_sizes, kernel_sizes, stride, dilation, padding) -> Window:
     outs = tuple((size + lo + hi - _args.dilated_extent(k, r)) // s + 1
                  for size, k, r, s, (lo, hi) in
                  zip(in_sizes, kernel_sizes, dilation, stride, padding))
-    return Window(tuple(in_sizes), tuple(kernel_sizes), tuple(stride), tuple(dilation),
-                  tuple(padding), outs)
+    return make_window(in_sizes, kernel_sizes, stride, dilation, padding, outs)
 
 
 def pool_config(op, x, window, stride, padding, ceil_mode, dilation=1) -> Window:
@@ -67,8 +66,7 @@ def pool_config(op, x, window, stride, padding, ceil_mode, dilation=1) -> Window
     window = _args.int_tuple(op, "window", window, n)
     stride = window if stride is None else _args.int_tuple(op, "stride", stride, n)
     dilation = _args.int_tuple(op, "dilation", dilation, n)
-    if not isinstance(ceil_mode, bool):
-        raise TypeError(f"jaxconv.{op}: `ceil_mode` (={ceil_mode!r}) must be True or False.")
+    _args.check_bool(op, "ceil_mode", ceil_mode)
     sizes = tuple(x.shape[2:])
     extents = tuple(_args.dilated_extent(k, d) for k, d in zip(window, dilation))
     pads = _args.padding_pairs(op, padding, sizes, extents, stride)
@@ -84,7 +82,7 @@ def pool_config(op, x, window, stride, padding, ceil_mode, dilation=1) -> Window
         if ceil_mode and (o - 1) * s >= size + lo:   # last window would start in the high padding
             o -= 1
         outs.append(o)
-    cfg = Window(sizes, window, stride, dilation, pads, tuple(outs))
+    cfg = make_window(sizes, window, stride, dilation, pads, outs)
     for ax in range(n):
         if real_counts_1d(cfg, ax, include_pad=False).min() == 0:
             raise ValueError(

@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _args
+from jaxconv._src.core import args as _args
 
 
 class Bins(NamedTuple):
@@ -173,53 +173,87 @@ def _max_autodiff(x, bins):
 
 # ----- public ---------------------------------------------------------------------------------
 
-def _bins(op, x, output_size) -> Bins:
+def adaptive_bins(op, x, output_size) -> Bins:
+    """Validate ``x`` and ``output_size`` (``None``: the global pools' one bin per axis)."""
     _args.check_float(op, "x", x)
     n = _args.spatial_rank(op, x)
-    out = _args.int_tuple(op, "output_size", output_size, n)
+    out = (1,) * n if output_size is None else _args.int_tuple(op, "output_size", output_size, n)
     return make_bins(tuple(int(s) for s in x.shape[2:]), out)
 
 
-def _make(name, impl, doc):
-    def adaptive_pool(x, output_size):
-        return impl(x, _bins(name, x, output_size))
-    adaptive_pool.__name__ = adaptive_pool.__qualname__ = name
-    adaptive_pool.__doc__ = doc
-    return adaptive_pool
+def adaptive_avg_pool(x, output_size):
+    """Adaptive average pooling (PyTorch's bins); the backward spreads ``delta / m`` over each
+    bin (``docs/derivation.md``, Eq. 19-20).
 
-
-def _make_global(name, impl, doc):
-    def global_pool(x):
-        _args.check_float(name, "x", x)
-        n = _args.spatial_rank(name, x)
-        return impl(x, make_bins(tuple(int(s) for s in x.shape[2:]), (1,) * n)).reshape(
-            x.shape[:2])
-    global_pool.__name__ = global_pool.__qualname__ = name
-    global_pool.__doc__ = doc
-    return global_pool
-
-
-_ARGS = """
     Args:
       x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
       output_size: int or one per spatial axis.
 
     Returns:
       ``(N, C, *output_size)``.
-    """
-_AVG_DOC = ("Adaptive average pooling (PyTorch's bins); the backward spreads ``delta / m`` over "
-            "each bin.\n" + _ARGS)
-_MAX_DOC = ("Adaptive max pooling (PyTorch's bins and tie/NaN rules); the backward routes each "
-            "delta to its bin's winner.\n" + _ARGS)
-_GAVG_DOC = "Global average pooling: ``(N, C, *L) -> (N, C)``, the mean over every position."
-_GMAX_DOC = ("Global max pooling: ``(N, C, *L) -> (N, C)``, the maximum over every position "
-             "(first maximum on ties, last NaN, as PyTorch).")
 
-adaptive_avg_pool = _make("adaptive_avg_pool", _adaptive_avg, _AVG_DOC)
-adaptive_avg_pool_autodiff = _make("adaptive_avg_pool", avg_forward, _AVG_DOC)
-adaptive_max_pool = _make("adaptive_max_pool", _adaptive_max, _MAX_DOC)
-adaptive_max_pool_autodiff = _make("adaptive_max_pool", _max_autodiff, _MAX_DOC)
-global_avg_pool = _make_global("global_avg_pool", _adaptive_avg, _GAVG_DOC)
-global_avg_pool_autodiff = _make_global("global_avg_pool", avg_forward, _GAVG_DOC)
-global_max_pool = _make_global("global_max_pool", _adaptive_max, _GMAX_DOC)
-global_max_pool_autodiff = _make_global("global_max_pool", _max_autodiff, _GMAX_DOC)
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.adaptive_avg_pool(jnp.arange(6.0).reshape(1, 1, 6), 2)
+      Array([[[1., 4.]]], dtype=float32)
+    """
+    return _adaptive_avg(x, adaptive_bins("adaptive_avg_pool", x, output_size))
+
+
+def adaptive_max_pool(x, output_size):
+    """Adaptive max pooling (PyTorch's bins and tie/NaN rules); the backward routes each delta
+    to its bin's winner (``docs/derivation.md``, Eq. 19-20).
+
+    Args:
+      x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
+      output_size: int or one per spatial axis.
+
+    Returns:
+      ``(N, C, *output_size)``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.adaptive_max_pool(jnp.arange(6.0).reshape(1, 1, 6), 2)
+      Array([[[2., 5.]]], dtype=float32)
+    """
+    return _adaptive_max(x, adaptive_bins("adaptive_max_pool", x, output_size))
+
+
+def global_avg_pool(x):
+    """Global average pooling: ``(N, C, *L) -> (N, C)``, the mean over every position
+    (``docs/derivation.md``, Eq. 19-20 with one bin).
+
+    Args:
+      x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
+
+    Returns:
+      ``(N, C)``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.global_avg_pool(jnp.arange(8.0).reshape(1, 2, 4))
+      Array([[1.5, 5.5]], dtype=float32)
+    """
+    return _adaptive_avg(x, adaptive_bins("global_avg_pool", x, None)).reshape(x.shape[:2])
+
+
+def global_max_pool(x):
+    """Global max pooling: ``(N, C, *L) -> (N, C)``, the maximum over every position (first
+    maximum on ties, last NaN, as PyTorch; ``docs/derivation.md``, Eq. 19-20 with one bin).
+
+    Args:
+      x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
+
+    Returns:
+      ``(N, C)``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.global_max_pool(jnp.arange(8.0).reshape(1, 2, 4))
+      Array([[3., 7.]], dtype=float32)
+    """
+    return _adaptive_max(x, adaptive_bins("global_max_pool", x, None)).reshape(x.shape[:2])
+
+
+# jaxconv.autodiff.adaptive_* / global_*: the same functions with the rules replaced
+AUTODIFF = {"_adaptive_avg": avg_forward, "_adaptive_max": _max_autodiff}

@@ -28,7 +28,7 @@ RECIPES = {
 
 def _augmentation(spec: str):
     """``"none"`` or ``"shift:K"`` (random shifts of up to K samples along the last axis)."""
-    from . import data
+    from jaxconv._src.training import data
     if spec == "none":
         return None
     name, _, arg = spec.partition(":")
@@ -39,8 +39,8 @@ def _augmentation(spec: str):
 
 
 def train_main(argv=None) -> int:
-    from . import data as data_mod
-    from . import models
+    from jaxconv._src.nn import models
+    from jaxconv._src.training import data as data_mod
     parser = argparse.ArgumentParser(
         prog="jaxconv train", description="Train a model through jaxconv's hand-written rules "
         "(or jax.grad's, with --ops autodiff) and report test accuracy.")
@@ -84,7 +84,7 @@ def train_main(argv=None) -> int:
                         "on CPU, it uses Eigen convolutions instead of YNNPACK's: faster here)")
     args = parser.parse_args(argv)
 
-    from . import distributed
+    from jaxconv._src.training import distributed
     multi = [args.coordinator, args.num_processes, args.process_id]
     if any(v is not None for v in multi) or args.distributed:
         if not args.distributed and any(v is None for v in multi):
@@ -93,8 +93,7 @@ def train_main(argv=None) -> int:
         distributed.initialize(*multi)      # before anything else touches JAX
 
     import jaxconv
-
-    from . import train
+    from jaxconv._src.training import fit as train
     recipe = dict(RECIPES[args.data])
     for name in recipe:
         value = getattr(args, name)
@@ -137,9 +136,10 @@ def train_main(argv=None) -> int:
 
 _COMMANDS = {
     "train": (train_main, "train a model on a dataset through the hand-written rules"),
-    "check": ("jaxconv.check", "verify every hand-written rule against jax.grad and finite "
-                               "differences"),
-    "bench": ("jaxconv.bench", "time the hand-written rules against jax.grad (and PyTorch)"),
+    "check": ("jaxconv._src.tools.check",
+              "verify every hand-written rule against jax.grad and finite differences"),
+    "bench": ("jaxconv._src.tools.bench",
+              "time the hand-written rules against jax.grad (and PyTorch)"),
 }
 
 

@@ -14,7 +14,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from . import _args
+from jaxconv._src.core import args as _args
 
 
 def _mask(x, rate, key):
@@ -46,27 +46,30 @@ def _dropout_bwd(rate, keep, delta):
 _dropout.defvjp(_dropout_fwd, _dropout_bwd)
 
 
-def _make(impl):
-    def dropout(x, rate, key):
-        """Inverted dropout: zero each element with probability ``rate``, scale the rest by
-        ``1 / (1 - rate)``; the backward pass applies the same mask and scale.
+def dropout(x, rate, key):
+    """Inverted dropout: zero each element with probability ``rate``, scale the rest by
+    ``1 / (1 - rate)``; the backward pass applies the same mask and scale
+    (``docs/derivation.md``, Eq. 27).
 
-        Args:
-          x: any shape, floating dtype.
-          rate: drop probability in ``[0, 1)``; ``0`` returns ``x`` unchanged.
-          key: a JAX PRNG key (``jax.random.key(seed)``).
+    Args:
+      x: any shape, floating dtype.
+      rate: drop probability in ``[0, 1)``; ``0`` returns ``x`` unchanged.
+      key: a JAX PRNG key (``jax.random.key(seed)``).
 
-        Returns:
-          same shape and dtype as ``x``.
-        """
-        _args.check_float("dropout", "x", x)
-        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate < 1:
-            raise ValueError(f"jaxconv.dropout: `rate` (={rate!r}) must be a number in [0, 1).")
-        if rate == 0:
-            return x
-        return impl(x, key, float(rate))
-    return dropout
+    Returns:
+      same shape and dtype as ``x``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxconv as jc
+      >>> jc.dropout(jnp.ones(4), 0.0, jax.random.key(0))
+      Array([1., 1., 1., 1.], dtype=float32)
+    """
+    _args.check_float("dropout", "x", x)
+    rate = _args.check_number("dropout", "rate", rate, low=0, high=1, high_open=True)
+    if rate == 0:
+        return x
+    return _dropout(x, key, rate)
 
 
-dropout = _make(_dropout)
-dropout_autodiff = _make(forward)
+# jaxconv.autodiff.dropout: the same function with the rule replaced by the plain forward
+AUTODIFF = {"_dropout": forward}

@@ -25,14 +25,13 @@ Residuals: ``x`` and ``y`` (``y`` unrounded, in float32, for 16-bit inputs).
 from __future__ import annotations
 
 import functools
-import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from . import _args, _windows
+from jaxconv._src.core import args as _args
+from jaxconv._src.core import windows as _windows
 
 
 class LpConfig(NamedTuple):
@@ -89,39 +88,41 @@ def _lp_pool_bwd(cfg, res, delta):
 _lp_pool.defvjp(_lp_pool_fwd, _lp_pool_bwd)
 
 
-def lp_config(x, window, p, stride, padding, ceil_mode):
-    if isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(p) or p < 1:
-        raise ValueError(f"jaxconv.lp_pool: `p` (={p!r}) must be a finite number >= 1 (a norm); "
-                         "use max_pool for p = inf.")
+def lp_config(x, window, p, stride, padding, ceil_mode) -> LpConfig:
+    """Validate the arguments of :func:`lp_pool` and normalise them to a config."""
+    p = _args.check_number("lp_pool", "p", p, low=1,
+                           expect="a finite number >= 1 (a norm)", hint="use max_pool for p = inf")
     win = _windows.pool_config("lp_pool", x, window, stride, padding, ceil_mode)
-    return LpConfig(win, float(p))
+    return LpConfig(win, p)
 
 
-def _make(impl):
-    def lp_pool(x, window, p=2.0, stride=None, padding="VALID", ceil_mode=False):
-        r"""N-d Lp-norm pooling, channels first (L2 pooling for ``p = 2``).
+def lp_pool(x, window, p=2.0, stride=None, padding="VALID", ceil_mode=False):
+    r"""N-d Lp-norm pooling, channels first (L2 pooling for ``p = 2``).
 
-        .. math::
-            y[n, c, o] = \Big(\sum_t |x_{pad}[n, c, o s + t]|^p\Big)^{1/p}, \qquad
-            \frac{\partial E}{\partial x} = \delta \, \frac{x |x|^{p-2}}{y^{p-1}}
+    .. math::
+        y[n, c, o] = \Big(\sum_t |x_{pad}[n, c, o s + t]|^p\Big)^{1/p}, \qquad
+        \frac{\partial E}{\partial x} = \delta \, \frac{x |x|^{p-2}}{y^{p-1}}
 
-        with a zero gradient where ``y = 0``.
+    (``docs/derivation.md``, Eq. 17-18), with a zero gradient where ``y = 0``.
 
-        Args:
-          x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
-          window: window size; int or one per spatial axis.
-          p: the norm's order, ``p >= 1``.
-          stride: int or one per axis; defaults to ``window``.
-          padding: ``"VALID"``, ``"SAME"``, int, one int per axis, or ``(low, high)`` pairs.
-          ceil_mode: round the output size up (PyTorch rule).
+    Args:
+      x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
+      window: window size; int or one per spatial axis.
+      p: the norm's order, ``p >= 1``.
+      stride: int or one per axis; defaults to ``window``.
+      padding: ``"VALID"``, ``"SAME"``, int, one int per axis, or ``(low, high)`` pairs.
+      ceil_mode: round the output size up (PyTorch rule).
 
-        Returns:
-          ``(N, C, *O)``.
-        """
-        return impl(x, lp_config(x, window, p, stride, padding, ceil_mode))
-    return lp_pool
+    Returns:
+      ``(N, C, *O)``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.lp_pool(jnp.array([[[3.0, 4.0]]]), 2)
+      Array([[[5.]]], dtype=float32)
+    """
+    return _lp_pool(x, lp_config(x, window, p, stride, padding, ceil_mode))
 
 
-lp_pool = _make(_lp_pool)
-lp_pool_autodiff = _make(forward)
+# jaxconv.autodiff.lp_pool: the same function with the rule replaced by the plain forward
+AUTODIFF = {"_lp_pool": forward}

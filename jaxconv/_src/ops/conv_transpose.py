@@ -31,7 +31,10 @@ import jax
 import jax.numpy as jnp
 from jax.custom_derivatives import SymbolicZero
 
-from . import _args, _conv, _lowering, _windows
+from jaxconv._src.core import args as _args
+from jaxconv._src.core import lowering as _lowering
+from jaxconv._src.core import windows as _windows
+from jaxconv._src.ops import conv as _conv
 
 
 class ConvTransposeConfig(NamedTuple):
@@ -41,11 +44,7 @@ class ConvTransposeConfig(NamedTuple):
     x_shape: tuple[int, ...]
     w_shape: tuple[int, ...]
     dtype: str
-
-    @property
-    def methods(self) -> _lowering.ConvMethods:
-        conv_x = (self.x_shape[0], self.w_shape[1] * self.groups) + self.window.in_sizes
-        return _lowering.conv_methods(conv_x, self.w_shape, self.window, self.groups, self.dtype)
+    methods: _lowering.ConvMethods    # the lowering of the convolution this one transposes
 
 
 def forward(x, w, b, cfg: ConvTransposeConfig, method: str = "lax"):
@@ -125,36 +124,46 @@ def conv_transpose_config(x, w, b, stride, padding, output_padding, dilation,
                          "`padding` or increase `output_padding`.")
     conv_pads = tuple((lo, hi - q) for (lo, hi), q in zip(pads, output_padding))
     win = _windows.conv_window(sizes, ks, stride, dilation, conv_pads)
+    dtype = jnp.dtype(x.dtype).name
+    conv_x = (x.shape[0], w.shape[1] * groups) + sizes
+    methods = _lowering.conv_methods(conv_x, tuple(w.shape), win, int(groups), dtype)
     return ConvTransposeConfig(win, int(groups), b is not None, tuple(x.shape), tuple(w.shape),
-                               jnp.dtype(x.dtype).name)
+                               dtype, methods)
 
 
-def _make(impl):
-    def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1,
-                       groups=1):
-        r"""N-d transposed convolution (PyTorch's ``conv_transpose``), channels first.
+def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1,
+                   groups=1):
+    r"""N-d transposed convolution (PyTorch's ``conv_transpose``), channels first.
 
-        The forward pass is the convolution's input-gradient formula (000, Eq. 16-21); the
-        backward reuses the convolution's forward and weight-gradient formulas
-        (:mod:`jaxconv._conv_transpose`).
+    .. math::
+        y[n, o, p] = \sum_{c} \sum_{i, m \,:\, p = i s + m r - lo} x[n, c, i] \, w[c, o, m] + b[o]
 
-        Args:
-          x: ``(N, C_in, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
-          w: ``(C_in, C_out // groups, *K)``, same dtype.
-          b: optional ``(C_out,)``.
-          stride, dilation: int or one per axis.
-          padding: int (symmetric), one int per axis, or ``(low, high)`` pairs: the padding of
-            the convolution this one transposes.
-          output_padding: extra size on the high side, ``< max(stride, dilation)``.
-          groups: channel groups.
+    The forward pass is the convolution's input-gradient formula (``docs/derivation.md``,
+    Eq. 9, i.e. Eq. 5-6 run forward); the backward reuses the convolution's forward and
+    weight-gradient formulas (Eq. 10); see the module docstring.
 
-        Returns:
-          ``(N, C_out, *L_out)``, ``L_out = (L - 1) s - lo - hi + (K - 1) r + output_padding + 1``.
-        """
-        cfg = conv_transpose_config(x, w, b, stride, padding, output_padding, dilation, groups)
-        return impl(x, w, b, cfg)
-    return conv_transpose
+    Args:
+      x: ``(N, C_in, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
+      w: ``(C_in, C_out // groups, *K)``, same dtype.
+      b: optional ``(C_out,)``.
+      stride: int or one per axis.
+      padding: int (symmetric), one int per axis, or ``(low, high)`` pairs: the padding of
+        the convolution this one transposes.
+      output_padding: extra size on the high side, ``< max(stride, dilation)``.
+      dilation: int or one per axis.
+      groups: channel groups.
+
+    Returns:
+      ``(N, C_out, *L_out)``, ``L_out = (L - 1) s - lo - hi + (K - 1) r + output_padding + 1``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.conv_transpose(jnp.ones((2, 4, 8, 8)), jnp.ones((4, 3, 2, 2)), stride=2).shape
+      (2, 3, 16, 16)
+    """
+    cfg = conv_transpose_config(x, w, b, stride, padding, output_padding, dilation, groups)
+    return _conv_transpose(x, w, b, cfg)
 
 
-conv_transpose = _make(_conv_transpose)
-conv_transpose_autodiff = _make(forward)
+# jaxconv.autodiff.conv_transpose: the same function with the rule replaced by the plain forward
+AUTODIFF = {"_conv_transpose": forward}

@@ -31,15 +31,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _args
+from jaxconv._src.core import args as _args
 
 _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _check_reduction(op, reduction):
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"jaxconv.{op}: `reduction` (={reduction!r}) must be one of "
-                         f"{', '.join(map(repr, _REDUCTIONS))}.")
+    _args.check_choice(op, "reduction", reduction, _REDUCTIONS)
 
 
 def _reduce(per_item, reduction, count):
@@ -119,24 +117,57 @@ def _elementwise_loss(op, y, t, reduction, names=("y", "t"), hint="reshape one o
     _check_reduction(op, reduction)
 
 
-def _make_mse(impl):
-    def mse(y, t, reduction="sum"):
-        r"""Squared error of 000 Eq. 9: :math:`E = \tfrac12 \sum_p (t_p - y_p)^2`.
+def mse(y, t, reduction="sum"):
+    r"""Squared error :math:`E = \tfrac12 \sum_p (t_p - y_p)^2` (``docs/derivation.md``, Eq. 28).
 
-        Backward ``dE/dy = y - t`` (divided by the element count for ``"mean"``).
+    Backward ``dE/dy = y - t`` (divided by the element count for ``"mean"``).
 
-        Args:
-          y: predictions, any shape, floating dtype.
-          t: targets, same shape and dtype as ``y``.
-          reduction: ``"sum"`` (Eq. 9), ``"mean"`` (divided by ``y.size``) or ``"none"``.
+    Args:
+      y: predictions, any shape, floating dtype.
+      t: targets, same shape and dtype as ``y``.
+      reduction: ``"sum"`` (Eq. 28), ``"mean"`` (divided by ``y.size``) or ``"none"``.
 
-        Returns:
-          A scalar, or ``y``'s shape for ``"none"``.
-        """
-        _elementwise_loss("mse", y, t, reduction,
-                          hint="one-hot encode class labels or reshape the targets")
-        return impl(y, t, DiffConfig(reduction, jnp.dtype(y.dtype).name))
-    return mse
+    Returns:
+      A scalar, or ``y``'s shape for ``"none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.mse(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0]))
+      Array(2.5, dtype=float32)
+    """
+    _elementwise_loss("mse", y, t, reduction,
+                      hint="one-hot encode class labels or reshape the targets")
+    return _difference_loss(y, t, DiffConfig(reduction, jnp.dtype(y.dtype).name))
+
+
+def huber(y, t, reduction="mean", *, delta=1.0):
+    r"""Huber loss (PyTorch's ``HuberLoss``): quadratic within ``delta``, linear beyond.
+
+    .. math::
+        E = \begin{cases} \tfrac12 d^2 & |d| < \delta \\
+             \delta (|d| - \tfrac12 \delta) & \text{else} \end{cases}, \quad
+        \frac{\partial E}{\partial y} = \mathrm{clip}(d, -\delta, \delta), \quad d = y - t
+
+    (``docs/derivation.md``, Eq. 29.)
+
+    Args:
+      y: predictions, any shape, floating dtype.
+      t: targets, same shape and dtype as ``y``.
+      reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+      delta: the threshold, > 0.
+
+    Returns:
+      A scalar, or ``y``'s shape for ``"none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.huber(jnp.array([0.5, 3.0]), jnp.array([0.0, 0.0]), "sum")
+      Array(2.625, dtype=float32)
+    """
+    _elementwise_loss("huber", y, t, reduction)
+    delta = _args.check_number("huber", "delta", delta, low=0, low_open=True,
+                               expect="a positive number")
+    return _difference_loss(y, t, DiffConfig(reduction, jnp.dtype(y.dtype).name, delta))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -265,13 +296,9 @@ def xent_config(logits, labels, reduction, label_smoothing=0.0, ignore_index=Non
     if dtype is None:
         raise TypeError(f"jaxconv.{op}: `labels` must be an array of class ids (N,) or of "
                         f"probabilities (N, K); got {type(labels).__name__}.")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) or \
-            not 0 <= label_smoothing <= 1:
-        raise ValueError(f"jaxconv.{op}: `label_smoothing` (={label_smoothing!r}) must be a "
-                         "number in [0, 1].")
-    if ignore_index is not None and not _args._is_int(ignore_index):
-        raise TypeError(f"jaxconv.{op}: `ignore_index` (={ignore_index!r}) must be None or an "
-                        "int class id.")
+    label_smoothing = _args.check_number(op, "label_smoothing", label_smoothing, low=0, high=1)
+    ignore_index = _args.check_int(op, "ignore_index", ignore_index, optional=True,
+                                   expect="None or an int class id")
     if jnp.issubdtype(dtype, jnp.integer):
         if tuple(labels.shape) != (n,):
             raise ValueError(f"jaxconv.{op}: integer `labels` must have shape ({n},) (one class id "
@@ -308,32 +335,36 @@ def xent_config(logits, labels, reduction, label_smoothing=0.0, ignore_index=Non
                       None if ignore_index is None else int(ignore_index), weights is not None)
 
 
-def _make_xent(impl):
-    def softmax_cross_entropy(logits, labels, reduction="mean", *, label_smoothing=0.0,
-                              ignore_index=None, weights=None):
-        r"""Softmax cross-entropy, numerically stable for large logits.
+def softmax_cross_entropy(logits, labels, reduction="mean", *, label_smoothing=0.0,
+                          ignore_index=None, weights=None):
+    r"""Softmax cross-entropy, numerically stable for large logits (``docs/derivation.md``,
+    Eq. 30-31).
 
-        .. math::
-            E_n = -\sum_k t_{nk} \log \mathrm{softmax}(z_n)_k, \qquad
-            \frac{\partial E_n}{\partial z_n} = \mathrm{softmax}(z_n) \sum_k t_{nk} - t_n
+    .. math::
+        E_n = -\sum_k t_{nk} \log \mathrm{softmax}(z_n)_k, \qquad
+        \frac{\partial E_n}{\partial z_n} = \mathrm{softmax}(z_n) \sum_k t_{nk} - t_n
 
-        Args:
-          logits: ``(N, K)``, floating dtype.
-          labels: integer class ids ``(N,)`` in ``[0, K)``, or probabilities ``(N, K)``
-            (then also differentiable).
-          reduction: ``"mean"``, ``"sum"`` or ``"none"`` (the ``(N,)`` weighted losses).
-          label_smoothing: ``t = (1 - eps) t + eps / K``, as PyTorch.
-          ignore_index: integer labels equal to it add nothing and are not counted in the mean.
-          weights: per-example weights ``(N,)`` (differentiable); ``"mean"`` is then
-            ``sum(w_n E_n) / sum(w_n)`` over the examples not ignored, as PyTorch's weighted
-            mean.
+    Args:
+      logits: ``(N, K)``, floating dtype.
+      labels: integer class ids ``(N,)`` in ``[0, K)``, or probabilities ``(N, K)``
+        (then also differentiable).
+      reduction: ``"mean"``, ``"sum"`` or ``"none"`` (the ``(N,)`` weighted losses).
+      label_smoothing: ``t = (1 - eps) t + eps / K``, as PyTorch.
+      ignore_index: integer labels equal to it add nothing and are not counted in the mean.
+      weights: per-example weights ``(N,)`` (differentiable); ``"mean"`` is then
+        ``sum(w_n E_n) / sum(w_n)`` over the examples not ignored, as PyTorch's weighted
+        mean.
 
-        Returns:
-          A scalar, or ``(N,)`` for ``"none"``.
-        """
-        cfg = xent_config(logits, labels, reduction, label_smoothing, ignore_index, weights)
-        return impl(logits, labels, weights, cfg)
-    return softmax_cross_entropy
+    Returns:
+      A scalar, or ``(N,)`` for ``"none"``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.softmax_cross_entropy(jnp.zeros((2, 4)), jnp.array([0, 3]))
+      Array(1.3862944, dtype=float32)
+    """
+    cfg = xent_config(logits, labels, reduction, label_smoothing, ignore_index, weights)
+    return _xent(logits, labels, weights, cfg)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -376,51 +407,32 @@ def _bce_bwd(cfg, res, g):
 _bce.defvjp(_bce_fwd, _bce_bwd)
 
 
-def _make_bce(impl):
-    def sigmoid_binary_cross_entropy(logits, targets, reduction="mean"):
-        r"""Binary cross-entropy on logits (PyTorch's ``binary_cross_entropy_with_logits``).
+def sigmoid_binary_cross_entropy(logits, targets, reduction="mean"):
+    r"""Binary cross-entropy on logits (PyTorch's ``binary_cross_entropy_with_logits``).
 
-        .. math::
-            E = \max(z, 0) - z t + \log(1 + e^{-|z|}), \qquad
-            \frac{\partial E}{\partial z} = \sigma(z) - t
+    .. math::
+        E = \max(z, 0) - z t + \log(1 + e^{-|z|}), \qquad
+        \frac{\partial E}{\partial z} = \sigma(z) - t
 
-        Args:
-          logits: any shape, floating dtype.
-          targets: same shape, values in [0, 1] (differentiable: ``dE/dt = -z``).
-          reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"``.
-        """
-        _elementwise_loss("sigmoid_binary_cross_entropy", logits, targets, reduction,
-                          names=("logits", "targets"))
-        return impl(logits, targets, ElementConfig(reduction, jnp.dtype(logits.dtype).name))
-    return sigmoid_binary_cross_entropy
+    (``docs/derivation.md``, Eq. 32.)
 
+    Args:
+      logits: any shape, floating dtype.
+      targets: same shape, values in [0, 1] (differentiable: ``dE/dt = -z``).
+      reduction: ``"mean"`` (over every element), ``"sum"`` or ``"none"``.
 
-def _make_huber(impl):
-    def huber(y, t, reduction="mean", *, delta=1.0):
-        r"""Huber loss (PyTorch's ``HuberLoss``): quadratic within ``delta``, linear beyond.
+    Returns:
+      A scalar, or ``logits``' shape for ``"none"``.
 
-        .. math::
-            E = \begin{cases} \tfrac12 d^2 & |d| < \delta \\
-                 \delta (|d| - \tfrac12 \delta) & \text{else} \end{cases}, \quad
-            \frac{\partial E}{\partial y} = \mathrm{clip}(d, -\delta, \delta), \quad d = y - t
-
-        Args:
-          y, t: predictions and targets of one shape, floating dtype.
-          reduction: ``"mean"``, ``"sum"`` or ``"none"``.
-          delta: the threshold, > 0.
-        """
-        _elementwise_loss("huber", y, t, reduction)
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta > 0:
-            raise ValueError(f"jaxconv.huber: `delta` (={delta!r}) must be a positive number.")
-        return impl(y, t, DiffConfig(reduction, jnp.dtype(y.dtype).name, float(delta)))
-    return huber
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.sigmoid_binary_cross_entropy(jnp.zeros(2), jnp.ones(2))
+      Array(0.6931472, dtype=float32)
+    """
+    _elementwise_loss("sigmoid_binary_cross_entropy", logits, targets, reduction,
+                      names=("logits", "targets"))
+    return _bce(logits, targets, ElementConfig(reduction, jnp.dtype(logits.dtype).name))
 
 
-sigmoid_binary_cross_entropy = _make_bce(_bce)
-sigmoid_binary_cross_entropy_autodiff = _make_bce(bce_forward)
-huber = _make_huber(_difference_loss)
-huber_autodiff = _make_huber(difference_forward)
-mse = _make_mse(_difference_loss)
-mse_autodiff = _make_mse(difference_forward)
-softmax_cross_entropy = _make_xent(_xent)
-softmax_cross_entropy_autodiff = _make_xent(xent_forward)
+# jaxconv.autodiff's losses: the same functions with the rules replaced by the plain forwards
+AUTODIFF = {"_difference_loss": difference_forward, "_xent": xent_forward, "_bce": bce_forward}

@@ -1,6 +1,6 @@
 """``jaxconv check``: every hand-written rule against ``jax.grad`` and finite differences.
 
-For each op, every configuration of :mod:`jaxconv._grid` is run at each requested dtype:
+For each op, every configuration of :mod:`jaxconv._src.tools.grid` is run at each requested dtype:
 
 * *vs jax.grad*: the VJP of :mod:`jaxconv` against ``jax.vjp`` of :mod:`jaxconv.autodiff` at the
   same dtype, same inputs and cotangent: max abs error, and that over the largest gradient entry
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
+from typing import NamedTuple
 
 import numpy as np
 
@@ -67,9 +68,19 @@ def _vjp(jax, case, ops, inputs, ct):
     return jax.jit(run)(*inputs)
 
 
-def check_case(case, dtype, rng):
-    """Errors of one configuration at one dtype: (ad_abs, ad_rel, fd_abs, fd_rel, ref_ours,
-    ref_autodiff)."""
+class CaseErrors(NamedTuple):
+    """The errors of one configuration at one dtype (max abs, and relative to the largest
+    gradient entry or to the directional derivative)."""
+    ad_abs: float           # ours vs jax.grad at this dtype
+    ad_rel: float
+    fd_abs: float           # ours vs float64 central differences
+    fd_rel: float
+    ref_ours: float         # ours vs the float64 gradient (rel)
+    ref_autodiff: float     # jax.grad at this dtype vs the float64 gradient (rel)
+
+
+def check_case(case, dtype, rng) -> CaseErrors:
+    """The errors of one configuration at one dtype."""
     import jax
     import jax.numpy as jnp
 
@@ -107,12 +118,12 @@ def check_case(case, dtype, rng):
         err = abs(analytic - fd)
         fd_abs = max(fd_abs, err)
         fd_rel = max(fd_rel, _rel(err, max(abs(fd), 1e-3 * ref_scale)))
-    return ad_abs, _rel(ad_abs, ad_scale), fd_abs, fd_rel, ref_ours, ref_ad
+    return CaseErrors(ad_abs, _rel(ad_abs, ad_scale), fd_abs, fd_rel, ref_ours, ref_ad)
 
 
 def run(ops, dtypes, quick=False):
     """Yield one :class:`Row` per (op, dtype)."""
-    from . import _grid
+    from jaxconv._src.tools import grid as _grid
 
     rng = np.random.default_rng(0)
     for op in ops:
@@ -124,20 +135,19 @@ def run(ops, dtypes, quick=False):
             for case in cases:
                 errs = check_case(case, dtype, rng)
                 row.configs += 1
-                row.ad_abs, row.ad_rel = max(row.ad_abs, errs[0]), max(row.ad_rel, errs[1])
-                row.fd_abs, row.fd_rel = max(row.fd_abs, errs[2]), max(row.fd_rel, errs[3])
-                row.ref_ours = max(row.ref_ours, errs[4])
-                row.ref_autodiff = max(row.ref_autodiff, errs[5])
+                for field in CaseErrors._fields:
+                    setattr(row, field, max(getattr(row, field), getattr(errs, field)))
                 ad_tol, fd_tol = TOLERANCE[dtype]
-                if ad_tol is not None and errs[1] > ad_tol:
-                    row.failures.append(f"{case.id}: vs jax.grad rel {errs[1]:.2e} > {ad_tol:g}")
-                if fd_tol is not None and errs[3] > fd_tol:
-                    row.failures.append(f"{case.id}: vs finite differences rel {errs[3]:.2e} "
-                                        f"> {fd_tol:g}")
+                if ad_tol is not None and errs.ad_rel > ad_tol:
+                    row.failures.append(f"{case.id}: vs jax.grad rel {errs.ad_rel:.2e} "
+                                        f"> {ad_tol:g}")
+                if fd_tol is not None and errs.fd_rel > fd_tol:
+                    row.failures.append(f"{case.id}: vs finite differences rel "
+                                        f"{errs.fd_rel:.2e} > {fd_tol:g}")
                 slack = _eps(dtype) / 8
-                if ad_tol is None and errs[4] > 1.5 * errs[5] + slack:
-                    row.failures.append(f"{case.id}: vs f64 {errs[4]:.2e}, worse than jax.grad's "
-                                        f"{errs[5]:.2e}")
+                if ad_tol is None and errs.ref_ours > 1.5 * errs.ref_autodiff + slack:
+                    row.failures.append(f"{case.id}: vs f64 {errs.ref_ours:.2e}, worse than "
+                                        f"jax.grad's {errs.ref_autodiff:.2e}")
             yield row
 
 
@@ -156,7 +166,7 @@ def _format_row(r: Row) -> str:
 
 
 def main(argv=None) -> int:
-    from . import _grid
+    from jaxconv._src.tools import grid as _grid
 
     parser = argparse.ArgumentParser(prog="jaxconv check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", default=",".join(_grid.OPS),

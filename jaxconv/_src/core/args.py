@@ -24,21 +24,89 @@ Pads = tuple[tuple[int, int], ...]
 FLOAT_DTYPES = ("float16", "bfloat16", "float32", "float64")
 
 
-def _is_int(v) -> bool:
+def is_int(v) -> bool:
+    """A Python or NumPy integer, not a bool."""
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def is_number(v) -> bool:
+    """A Python or NumPy real number, not a bool."""
+    return (isinstance(v, (int, float, np.integer, np.floating))
+            and not isinstance(v, (bool, np.bool_)))
+
+
+# ----- scalar options: one check each, one message format -------------------------------------
+
+def check_bool(op: str, name: str, value) -> None:
+    """``TypeError`` unless ``value`` is ``True`` or ``False``."""
+    if not isinstance(value, bool):
+        raise TypeError(f"jaxconv.{op}: `{name}` (={value!r}) must be True or False.")
+
+
+def check_choice(op: str, name: str, value, choices: Sequence) -> None:
+    """``ValueError`` unless ``value`` is one of ``choices`` (compared with ``==``)."""
+    if not any(type(value) is type(c) and value == c for c in choices):
+        quoted = [repr(c) for c in choices]
+        listing = (" or ".join(quoted) if len(quoted) == 2
+                   else "one of " + ", ".join(quoted))
+        raise ValueError(f"jaxconv.{op}: `{name}` (={value!r}) must be {listing}.")
+
+
+def check_number(op: str, name: str, value, *, low=None, high=None, low_open=False,
+                 high_open=False, expect: str | None = None, hint: str = "") -> float:
+    """``value`` as a float, or ``ValueError`` unless it is a finite number in the interval
+    ``[low, high]`` (an end open with ``low_open`` / ``high_open``; ``None``: unbounded).
+    ``expect`` replaces the generated description (e.g. "a positive number")."""
+    if expect is None:
+        if low is not None and high is not None:
+            expect = (f"a number in {'(' if low_open else '['}{low:g}, {high:g}"
+                      f"{')' if high_open else ']'}")
+        elif low is not None:
+            expect = f"a finite number {'>' if low_open else '>='} {low:g}"
+        elif high is not None:
+            expect = f"a finite number {'<' if high_open else '<='} {high:g}"
+        else:
+            expect = "a finite number"
+    ok = is_number(value) and np.isfinite(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        raise ValueError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}"
+                         + (f"; {hint}." if hint else "."))
+    return float(value)
+
+
+def check_int(op: str, name: str, value, *, minimum: int | None = None, optional: bool = False,
+              expect: str | None = None) -> int | None:
+    """``value`` as an int (``None`` passes when ``optional``), or an error naming it: a
+    ``TypeError`` for a non-integer, a ``ValueError`` below ``minimum``."""
+    if optional and value is None:
+        return None
+    if expect is None:
+        kind = ("a positive int" if minimum == 1 else "an int" if minimum is None
+                else f"an int >= {minimum}")
+        expect = ("None or " if optional else "") + kind
+    if not is_int(value):
+        raise (TypeError if minimum is None else ValueError)(
+            f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}.")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}.")
+    return int(value)
 
 
 def int_tuple(op: str, name: str, value, n: int, minimum: int = 1) -> tuple[int, ...]:
     """``value`` as ``n`` ints ``>= minimum`` (an int is repeated on every spatial axis)."""
     kind = "positive" if minimum == 1 else f">= {minimum}"
     expect = f"a {kind} int or a tuple of {n} {kind} ints (one per spatial axis)"
-    if _is_int(value):
+    if is_int(value):
         out = (int(value),) * n
     elif isinstance(value, Sequence) and not isinstance(value, str):
         if len(value) != n:
             raise ValueError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}; "
                              f"got {len(value)} entries for {n} spatial axes.")
-        if not all(_is_int(v) for v in value):
+        if not all(is_int(v) for v in value):
             raise TypeError(f"jaxconv.{op}: `{name}` (={value!r}) must be {expect}; "
                             "every entry must be an int.")
         out = tuple(int(v) for v in value)
@@ -76,13 +144,13 @@ def padding_pairs(op: str, padding, in_sizes, window_extents, strides, *, name="
             return same_pads(in_sizes, window_extents, strides)
         raise ValueError(f"jaxconv.{op}: `{name}` (={padding!r}) is not understood; "
                          f"expected {forms}.")
-    if _is_int(padding):
+    if is_int(padding):
         pads = ((int(padding), int(padding)),) * n
-    elif isinstance(padding, Sequence) and len(padding) == n and all(_is_int(p) for p in padding):
+    elif isinstance(padding, Sequence) and len(padding) == n and all(is_int(p) for p in padding):
         pads = tuple((int(p), int(p)) for p in padding)
     elif (isinstance(padding, Sequence) and len(padding) == n
           and all(isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
-                  and all(_is_int(q) for q in p) for p in padding)):
+                  and all(is_int(q) for q in p) for p in padding)):
         pads = tuple((int(lo), int(hi)) for lo, hi in padding)
     else:
         raise ValueError(f"jaxconv.{op}: `{name}` (={padding!r}) is not understood for {n} spatial "
@@ -102,6 +170,15 @@ def check_float(op: str, name: str, x) -> None:
     if not jnp.issubdtype(dtype, jnp.floating):
         raise TypeError(f"jaxconv.{op}: `{name}` has dtype {dtype}, expected a floating dtype "
                         f"({', '.join(FLOAT_DTYPES)}); cast it with {name}.astype(jnp.float32).")
+
+
+def as_float_array(op: str, name: str, x):
+    """``x`` as a JAX array after :func:`check_float`; a Python float becomes a weakly typed
+    scalar array, as ``jnp.asarray`` makes it (so ``jax.grad(jc.tanh)(1.0)`` works)."""
+    if isinstance(x, float):
+        return jnp.asarray(x)
+    check_float(op, name, x)
+    return jnp.asarray(x)
 
 
 def check_same_dtype(op: str, **arrays) -> None:
@@ -130,9 +207,8 @@ def check_conv_arrays(op: str, x, w, b, w_layout: str) -> int:
     return n
 
 
-def check_groups(op: str, groups) -> None:
-    if not _is_int(groups) or groups < 1:
-        raise ValueError(f"jaxconv.{op}: `groups` (={groups!r}) must be a positive int.")
+def check_groups(op: str, groups) -> int:
+    return check_int(op, "groups", groups, minimum=1)
 
 
 def wanted(x, w, b):
@@ -143,7 +219,7 @@ def wanted(x, w, b):
 
 
 def check_ndim(op: str, name: str, x, ndims, layout: str) -> None:
-    ndims = (ndims,) if _is_int(ndims) else tuple(ndims)
+    ndims = (ndims,) if is_int(ndims) else tuple(ndims)
     if x.ndim not in ndims:
         want = " or ".join(str(d) for d in ndims)
         raise ValueError(f"jaxconv.{op}: `{name}` must have {want} dimensions {layout}; got shape "

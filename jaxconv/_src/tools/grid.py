@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from . import _windows, textbook
+from jaxconv._src.core import windows as _windows
+from jaxconv._src.tools import textbook
 
 OPS = ("conv", "conv_transpose", "max_pool", "max_unpool", "avg_pool", "lp_pool",
        "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool", "relu",

@@ -49,7 +49,11 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from . import _args, _lowering, _pad, _windows
+from jaxconv._src.core import args as _args
+from jaxconv._src.core import lowering as _lowering
+from jaxconv._src.core import windows as _windows
+from jaxconv._src.ops import pad as _pad
+from jaxconv._src.ops.pad import pad as _pad_rule
 
 _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
 
@@ -57,24 +61,18 @@ _SPATIAL = {1: "H", 2: "HW", 3: "DHW"}
 class ConvConfig(NamedTuple):
     """Static (hashable) description of one convolution; built once by :func:`conv_config`."""
     stride: tuple[int, ...]
-    padding: tuple[tuple[int, int], ...]
+    padding: tuple[tuple[int, int], ...]    # zero padding of the convolution itself
     dilation: tuple[int, ...]
     groups: int
     flip: bool
     has_bias: bool
-    x_shape: tuple[int, ...]          # (N, C, *S)
+    x_shape: tuple[int, ...]          # (N, C, *S) as the convolution sees it (after mode padding)
     w_shape: tuple[int, ...]          # (D, C // groups, *K)
     dtype: str
-
-    @property
-    def window(self) -> _windows.Window:
-        return _windows.conv_window(self.x_shape[2:], self.w_shape[2:], self.stride,
-                                    self.dilation, self.padding)
-
-    @property
-    def methods(self) -> _lowering.ConvMethods:
-        return _lowering.conv_methods(self.x_shape, self.w_shape, self.window, self.groups,
-                                      self.dtype)
+    window: _windows.Window           # the kernel's window layout over x
+    methods: _lowering.ConvMethods    # how each part is lowered (jaxconv._src.core.lowering)
+    padding_mode: str = "zeros"
+    mode_padding: tuple[tuple[int, int], ...] | None = None  # applied first by the pad rule
 
 
 def _spec(first: str, second: str, n: int) -> str:
@@ -286,7 +284,8 @@ def _conv_bwd(cfg, res, delta):
 _conv.defvjp(_conv_fwd, _conv_bwd, symbolic_zeros=True)
 
 
-def conv_config(x, w, b, stride, padding, dilation, groups, flip, op="conv") -> ConvConfig:
+def conv_config(x, w, b, stride, padding, dilation, groups, flip, padding_mode="zeros",
+                op="conv") -> ConvConfig:
     """Validate the arguments of :func:`conv` and normalise them to a :class:`ConvConfig`."""
     n = _args.check_conv_arrays(op, x, w, b, "(D, C // groups, *kernel)")
     _args.check_groups(op, groups)
@@ -303,8 +302,7 @@ def conv_config(x, w, b, stride, padding, dilation, groups, flip, op="conv") -> 
     if b is not None and tuple(b.shape) != (d,):
         raise ValueError(f"jaxconv.{op}: `b` must have shape ({d},) (one per output channel); "
                          f"got {tuple(b.shape)}.")
-    if not isinstance(flip, bool):
-        raise TypeError(f"jaxconv.{op}: `flip` (={flip!r}) must be True or False.")
+    _args.check_bool(op, "flip", flip)
     stride = _args.int_tuple(op, "stride", stride, n)
     dilation = _args.int_tuple(op, "dilation", dilation, n)
     ks = tuple(w.shape[2:])
@@ -316,48 +314,57 @@ def conv_config(x, w, b, stride, padding, dilation, groups, flip, op="conv") -> 
                 f"jaxconv.{op}: the kernel `w` (size {ks[ax]}) with `dilation` (={dilation[ax]}) "
                 f"spans {ext} on spatial axis {ax}, more than the padded input `x` ({size} + "
                 f"`padding` {lo} + {hi}); use a smaller kernel or dilation, or more padding.")
-    return ConvConfig(stride, pads, dilation, int(groups), flip, b is not None, tuple(x.shape),
-                      tuple(w.shape), jnp.dtype(x.dtype).name)
+    _pad.check(op, padding_mode, pads, x.shape[2:])
+    x_shape, mode_padding = tuple(x.shape), None
+    if padding_mode != "zeros" and any(lo or hi for lo, hi in pads):
+        # the pad rule fills the padding first; the convolution then runs unpadded
+        mode_padding, pads = pads, ((0, 0),) * n
+        x_shape = x_shape[:2] + tuple(s + lo + hi for s, (lo, hi) in zip(x_shape[2:], mode_padding))
+    win = _windows.conv_window(x_shape[2:], ks, stride, dilation, pads)
+    dtype = jnp.dtype(x.dtype).name
+    methods = _lowering.conv_methods(x_shape, tuple(w.shape), win, int(groups), dtype)
+    return ConvConfig(stride, pads, dilation, int(groups), flip, b is not None, x_shape,
+                      tuple(w.shape), dtype, win, methods, padding_mode, mode_padding)
 
 
-def _make(impl, pad_impl):
-    def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
-             padding_mode="zeros"):
-        r"""N-d convolution layer (cross-correlation plus bias), channels first.
+def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
+         padding_mode="zeros"):
+    r"""N-d convolution layer (cross-correlation plus bias), channels first.
 
-        .. math::
-            y[n, d, i] = \sum_c \sum_m w[d, c, m] \, x_{pad}[n, c, i s + m r] + b[d]
+    .. math::
+        y[n, d, i] = \sum_c \sum_m w[d, c, m] \, x_{pad}[n, c, i s + m r] + b[d]
 
-        (000, Eq. 4 and 7). The backward pass is hand-written: the weight gradient is the
-        correlation of the input with the deltas (Eq. 13-14) and the input gradient the full
-        convolution of the stride-dilated deltas with the 180-degree-rotated kernel (Eq. 16-21);
-        see :mod:`jaxconv._conv` for the derivation.
+    (``docs/derivation.md``, Eq. 1). The backward pass is hand-written: the weight gradient is
+    the correlation of the input with the deltas (Eq. 4) and the input gradient the full
+    convolution of the stride-dilated deltas with the 180-degree-rotated kernel (Eq. 5-6); see
+    the module docstring for the derivation.
 
-        Args:
-          x: input ``(N, C, *S)`` with 1, 2 or 3 spatial axes, floating dtype.
-          w: kernel ``(D, C // groups, *K)``, same dtype as ``x``.
-          b: optional bias ``(D,)``.
-          stride: int or one int per spatial axis.
-          padding: ``"VALID"``, ``"SAME"``, an int (symmetric), one int per axis, or
-            ``(low, high)`` pairs.
-          dilation: kernel dilation ``r``; int or one per axis.
-          groups: number of channel groups (``groups == C`` is depthwise).
-          flip: rotate the kernel 180 degrees first (true convolution, Eq. 2).
-          padding_mode: what the padding holds: ``"zeros"``, or PyTorch's ``"reflect"``,
-            ``"replicate"``, ``"circular"`` (gradients folded back onto the input,
-            :mod:`jaxconv._pad`).
+    Args:
+      x: input ``(N, C, *S)`` with 1, 2 or 3 spatial axes, floating dtype.
+      w: kernel ``(D, C // groups, *K)``, same dtype as ``x``.
+      b: optional bias ``(D,)``.
+      stride: int or one int per spatial axis.
+      padding: ``"VALID"``, ``"SAME"``, an int (symmetric), one int per axis, or
+        ``(low, high)`` pairs.
+      dilation: kernel dilation ``r``; int or one per axis.
+      groups: number of channel groups (``groups == C`` is depthwise).
+      flip: rotate the kernel 180 degrees first (true convolution, Eq. 2).
+      padding_mode: what the padding holds: ``"zeros"``, or PyTorch's ``"reflect"``,
+        ``"replicate"``, ``"circular"`` (gradients folded back onto the input, Eq. 7).
 
-        Returns:
-          ``(N, D, *O)`` with ``O = (S + lo + hi - (K - 1) * r - 1) // stride + 1``.
-        """
-        cfg = conv_config(x, w, b, stride, padding, dilation, groups, flip)
-        _pad.check("conv", padding_mode, cfg.padding, cfg.x_shape[2:])
-        if padding_mode != "zeros" and any(lo or hi for lo, hi in cfg.padding):
-            x = pad_impl(x, cfg.padding, padding_mode)
-            cfg = cfg._replace(padding=((0, 0),) * len(cfg.padding), x_shape=tuple(x.shape))
-        return impl(x, w, b, cfg)
-    return conv
+    Returns:
+      ``(N, D, *O)`` with ``O = (S + lo + hi - (K - 1) * r - 1) // stride + 1``.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.conv(jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3)), padding=1).shape
+      (2, 4, 8, 8)
+    """
+    cfg = conv_config(x, w, b, stride, padding, dilation, groups, flip, padding_mode)
+    if cfg.mode_padding is not None:
+        x = _pad_rule(x, cfg.mode_padding, cfg.padding_mode)
+    return _conv(x, w, b, cfg)
 
 
-conv = _make(_conv, _pad.pad)
-conv_autodiff = _make(forward, _pad.forward)
+# jaxconv.autodiff.conv: the same function with each rule replaced by its plain forward
+AUTODIFF = {"_conv": forward, "_pad_rule": _pad.forward}

@@ -1,0 +1,1 @@
+"""(see jaxconv/_src/__init__.py)"""

@@ -1,0 +1,126 @@
+"""Ready-made models: params-pytree ``init``/``apply`` pairs built from :mod:`jaxconv.layers`.
+
+::
+
+    model = models.lenet5(num_classes=10)
+    params = model.init(key, (1, 28, 28))          # input shape without the batch axis
+    logits = model.apply(params, x, ops=jaxconv)   # ops=jaxconv.autodiff for jax.grad's rules
+
+============  =====================================================================  ============
+model         layers                                                                 input
+============  =====================================================================  ============
+logistic      Flatten, Dense(K)                                                      any
+mlp           Flatten, [Dense(100), ReLU] x 2, Dense(K)                              any
+cnn1d         [Conv1d(25, 5|3, stride 2, pad 1), ReLU] x 3, Flatten, Dense(K)        (C, L)
+lenet5        Conv(6, 5x5, pad 2), ReLU, MaxPool 2, Conv(16, 5x5), ReLU, MaxPool 2,  (C, H, W)
+              Dense(120), ReLU, Dense(84), ReLU, Dense(K)
+vgg_small     [Conv(w, 3x3, SAME), ReLU] x 2 + MaxPool 2 per width (32, 64, 128),     (C, H, W)
+              Dense(256), ReLU, Dropout(0.3), Dense(K)
+============  =====================================================================  ============
+
+``cnn1d`` and ``mlp``/``logistic`` are the MNIST-1D paper's CNN, MLP and logistic regression
+(Greydanus 2020). ``lenet5`` takes 28x28 inputs (second conv unpadded: 400 features, 61,706
+params for 10 classes) and, with the second conv padded, small inputs such as the 8x8 digits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+
+import jaxconv
+from jaxconv._src.nn import layers as L
+
+
+class Model(NamedTuple):
+    """``init(key, input_shape) -> params``; ``apply(params, x, *, ops, key, train) -> logits``."""
+    init: Callable
+    apply: Callable
+    name: str
+    spatial_rank: int | None      # 1 or 2 for conv nets; None: any input shape
+
+
+def _model(name: str, net: L.Layer, spatial_rank: int | None, layout: str) -> Model:
+    def init(key, input_shape):
+        input_shape = tuple(int(v) for v in input_shape)
+        if spatial_rank is not None and len(input_shape) != spatial_rank + 1:
+            raise ValueError(f"jaxconv.models.{name}: expects input shape {layout} without the "
+                             f"batch axis; got {input_shape}.")
+        try:
+            return net.init(key, input_shape)[1]
+        except ValueError as err:
+            raise ValueError(f"jaxconv.models.{name}: input shape {input_shape} does not fit the "
+                             f"model: {err}") from None
+
+    def apply(params, x, *, ops=jaxconv, key=None, train=False):
+        return net.apply(params, x, ops=ops, key=key, train=train)
+
+    return Model(init, apply, name, spatial_rank)
+
+
+def logistic(num_classes: int = 10) -> Model:
+    """Multinomial logistic regression: one dense layer on the flattened input."""
+    return _model("logistic", L.serial(L.Flatten(), L.Dense(num_classes, init="glorot")), None,
+                  "(any)")
+
+
+def mlp(num_classes: int = 10, hidden=(100, 100)) -> Model:
+    """ReLU multilayer perceptron on the flattened input (MNIST-1D paper: 100-100)."""
+    body = [layer for h in hidden for layer in (L.Dense(h), L.Relu)]
+    return _model("mlp", L.serial(L.Flatten(), *body, L.Dense(num_classes, init="glorot")), None,
+                  "(any)")
+
+
+def cnn1d(num_classes: int = 10, channels: int = 25) -> Model:
+    """The MNIST-1D paper's CNN: three stride-2 1-D convs with ReLU, then one dense layer."""
+    net = L.serial(
+        L.Conv(channels, 5, stride=2, padding=1), L.Relu,
+        L.Conv(channels, 3, stride=2, padding=1), L.Relu,
+        L.Conv(channels, 3, stride=2, padding=1), L.Relu,
+        L.Flatten(), L.Dense(num_classes, init="glorot"))
+    return _model("cnn1d", net, 1, "(C, L)")
+
+
+def _lenet_conv2_padding(spatial):
+    return 0 if min(spatial) >= 10 else 2      # 14x14 -> 10x10 (classic); small inputs: keep size
+
+
+def lenet5(num_classes: int = 10) -> Model:
+    """LeNet-5 with ReLU and max pooling: 28x28 inputs as in LeCun et al., 8x8 digits too."""
+    net = L.serial(
+        L.Conv(6, 5, padding=2), L.Relu, L.MaxPool(2),
+        L.Conv(16, 5, padding=_lenet_conv2_padding), L.Relu, L.MaxPool(2),
+        L.Flatten(), L.Dense(120), L.Relu, L.Dense(84), L.Relu,
+        L.Dense(num_classes, init="glorot"))
+    return _model("lenet5", net, 2, "(C, H, W)")
+
+
+def vgg_small(num_classes: int = 10, widths=(32, 64, 128), dropout: float = 0.3) -> Model:
+    """A small VGG: per width two 3x3 SAME convs with ReLU and a 2x2 max pool, then a dense head."""
+    body = []
+    for w in widths:
+        body += [L.Conv(w, 3, padding="SAME"), L.Relu, L.Conv(w, 3, padding="SAME"), L.Relu,
+                 L.MaxPool(2)]
+    net = L.serial(*body, L.Flatten(), L.Dense(256), L.Relu, L.Dropout(dropout),
+                   L.Dense(num_classes, init="glorot"))
+    return _model("vgg_small", net, 2, "(C, H, W)")
+
+
+MODELS: dict[str, Callable[..., Model]] = {
+    "cnn1d": cnn1d, "lenet5": lenet5, "logistic": logistic, "mlp": mlp, "vgg_small": vgg_small,
+}
+
+
+def get(name: str, num_classes: int = 10) -> Model:
+    """The model called ``name`` (one of :data:`MODELS`) for ``num_classes`` classes."""
+    if name not in MODELS:
+        raise ValueError(f"jaxconv.models: unknown model {name!r}; choose one of "
+                         f"{', '.join(sorted(MODELS))}.")
+    return MODELS[name](num_classes=num_classes)
+
+
+def param_count(params) -> int:
+    """Number of scalar parameters in a params pytree."""
+    return sum(int(p.size) for p in jax.tree_util.tree_leaves(params))

@@ -1,0 +1,407 @@
+r"""The equations of the source documents executed literally, with NumPy loops (an oracle).
+
+For small inputs only: every function loops over output positions and window taps exactly as the
+index sums are written (000 Eq. 7, 13, 20; the pooling rules of 000 and 004; the MLP rule of 003),
+in float64, and returns NumPy arrays. The tests compare the hand-written VJPs with these, and
+readers can step through Eq. 13 and Eq. 21 here. Argument normalisation (padding forms, output
+sizes, ``ceil_mode``) is shared with the library; the arithmetic is not.
+
+Layout as everywhere in jaxconv: activations ``(N, C, *S)``, kernels ``(D, C // groups, *K)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from jaxconv._src.core import args as _args
+from jaxconv._src.core import windows as _windows
+from jaxconv._src.ops import conv as _conv
+
+
+def _f64(a):
+    return None if a is None else np.asarray(a, dtype=np.float64)
+
+
+def _grid(shape):
+    return itertools.product(*(range(s) for s in shape))
+
+
+_NP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _pad_source(j, lo, size, mode):
+    """Input position that padded position ``j`` holds (None: a zero)."""
+    i = j - lo
+    if 0 <= i < size:
+        return i
+    if mode == "zeros":
+        return None
+    if mode == "reflect":
+        return -i if i < 0 else 2 * (size - 1) - i
+    if mode == "replicate":
+        return 0 if i < 0 else size - 1
+    return i % size                                  # circular
+
+
+def _conv_setup(x, w, b, stride, padding, dilation, groups, flip, padding_mode="zeros"):
+    x, w, b = _f64(x), _f64(w), _f64(b)
+    cfg = _conv.conv_config(x, w, b, stride, padding, dilation, groups, flip, op="textbook.conv")
+    w_eff = w[(slice(None), slice(None)) + (slice(None, None, -1),) * (w.ndim - 2)] if flip else w
+    xp = np.pad(x, [(0, 0), (0, 0)] + list(cfg.padding), mode=_NP_MODE[padding_mode])
+    ks = w.shape[2:]
+    extents = [_args.dilated_extent(k, r) for k, r in zip(ks, cfg.dilation)]
+    outs = _args.conv_out_sizes(x.shape[2:], extents, cfg.stride, cfg.padding)
+    return x, w_eff, b, cfg, xp, outs
+
+
+def conv_forward(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
+                 padding_mode="zeros"):
+    """Eq. 7 (Eq. 4 with channels):
+    ``y[n,d,i] = sum_c sum_m w[d,c,m] x_pad[n,c,i*s+m*r] + b[d]``."""
+    x, w, b, cfg, xp, outs = _conv_setup(x, w, b, stride, padding, dilation, groups, flip,
+                                         padding_mode)
+    n_, c_ = x.shape[:2]
+    d_, cg = w.shape[:2]
+    dg = d_ // cfg.groups
+    y = np.zeros((n_, d_) + outs)
+    for n, d, i in itertools.product(range(n_), range(d_), _grid(outs)):
+        g = d // dg
+        acc = 0.0 if b is None else b[d]
+        for c in range(cg):
+            for m in _grid(w.shape[2:]):
+                p = tuple(ii * s + mm * r for ii, mm, s, r in zip(i, m, cfg.stride, cfg.dilation))
+                acc += w[d, c][m] * xp[n, g * cg + c][p]
+        y[(n, d) + i] = acc
+    return y
+
+
+def conv_backward(x, w, delta, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
+                  padding_mode="zeros"):
+    """Returns ``(dE/dx, dE/dw, dE/db)`` for deltas ``(N, D, *O)``.
+
+    * Eq. 13: ``dE/dw[d,c,m] = sum_{n,i} delta[n,d,i] * x_pad[n,c,i*s+m*r]``;
+    * Eq. 20: ``dE/dx_pad[n,c,p] = sum_{d,m} delta[n,d,(p-m*r)/s] * w[d,c,m]`` over the ``m`` for
+      which ``(p - m*r)/s`` is an output index, then each padded position's value added to the
+      input position it holds (cropped, for zero padding);
+    * bias: ``dE/db[d] = sum_{n,i} delta[n,d,i]``.
+    """
+    x, w_eff, _, cfg, xp, outs = _conv_setup(x, w, None, stride, padding, dilation, groups, flip,
+                                             padding_mode)
+    delta = _f64(delta)
+    n_, c_ = x.shape[:2]
+    d_, cg = w_eff.shape[:2]
+    dg = d_ // cfg.groups
+    ks = w_eff.shape[2:]
+    dw = np.zeros_like(w_eff)
+    for d, c, m in itertools.product(range(d_), range(cg), _grid(ks)):           # Eq. 13
+        g = d // dg
+        acc = 0.0
+        for n, i in itertools.product(range(n_), _grid(outs)):
+            p = tuple(ii * s + mm * r for ii, mm, s, r in zip(i, m, cfg.stride, cfg.dilation))
+            acc += delta[(n, d) + i] * xp[n, g * cg + c][p]
+        dw[(d, c) + m] = acc
+    dxp = np.zeros_like(xp)
+    for n, c, p in itertools.product(range(n_), range(c_), _grid(xp.shape[2:])):  # Eq. 20
+        g, cc = divmod(c, cg)
+        acc = 0.0
+        for d in range(g * dg, (g + 1) * dg):
+            for m in _grid(ks):
+                q = [pp - mm * r for pp, mm, r in zip(p, m, cfg.dilation)]
+                if all(v % s == 0 and 0 <= v // s < o for v, s, o in zip(q, cfg.stride, outs)):
+                    i = tuple(v // s for v, s in zip(q, cfg.stride))
+                    acc += delta[(n, d) + i] * w_eff[d, cc][m]
+        dxp[(n, c) + p] = acc
+    dx = np.zeros_like(x)
+    for p in _grid(xp.shape[2:]):
+        src = tuple(_pad_source(j, lo, size, padding_mode)
+                    for j, (lo, _), size in zip(p, cfg.padding, x.shape[2:]))
+        if None not in src:
+            dx[(slice(None), slice(None)) + src] += dxp[(slice(None), slice(None)) + p]
+    if flip:
+        dw = dw[(slice(None), slice(None)) + (slice(None, None, -1),) * len(ks)]
+    db = delta.sum(axis=(0,) + tuple(range(2, delta.ndim)))
+    return dx, dw, db
+
+
+def _window_taps(cfg: _windows.Window, o):
+    """Input positions (unpadded coordinates) of the taps of output ``o``, row-major order."""
+    for m in _grid(cfg.window):
+        yield tuple(oo * s + mm * d - lo for oo, mm, s, d, (lo, _) in
+                    zip(o, m, cfg.stride, cfg.dilation, cfg.padding))
+
+
+def _inside(pos, sizes):
+    return all(0 <= p < s for p, s in zip(pos, sizes))
+
+
+def max_pool_forward(x, window, stride=None, padding="VALID", ceil_mode=False, *, dilation=1):
+    """Returns ``(y, winners)``; ``winners[n, c, o]`` is the input position (a tuple) that won.
+
+    Only real elements are visited; a later one wins if ``val > maxval or isnan(val)`` (ties: the
+    first maximum; NaN: the last NaN), as PyTorch's max-pool kernels.
+    """
+    x = _f64(x)
+    cfg = _windows.pool_config("textbook.max_pool", x, window, stride, padding, ceil_mode,
+                               dilation)
+    y = np.zeros(x.shape[:2] + cfg.out_sizes)
+    winners = np.empty(y.shape, dtype=object)
+    for n, c, o in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(cfg.out_sizes)):
+        maxval, arg = -np.inf, None
+        for pos in _window_taps(cfg, o):
+            if not _inside(pos, cfg.in_sizes):
+                continue
+            val = x[(n, c) + pos]
+            if arg is None:
+                arg = pos                      # the first real element is the default winner
+            if val > maxval or np.isnan(val):
+                maxval, arg = val, pos
+        y[(n, c) + o], winners[(n, c) + o] = maxval, arg
+    return y, winners
+
+
+def max_pool_backward(x, delta, window, stride=None, padding="VALID", ceil_mode=False, *,
+                      dilation=1):
+    """Each delta is added to its window's winning unit; overlapping windows accumulate."""
+    _, winners = max_pool_forward(x, window, stride, padding, ceil_mode, dilation=dilation)
+    delta = _f64(delta)
+    dx = np.zeros(np.shape(x))
+    for idx in _grid(delta.shape):
+        dx[idx[:2] + winners[idx]] += delta[idx]
+    return dx
+
+
+def _avg_divisor(cfg, o, count_include_pad, divisor_override):
+    """PyTorch's rule: the window clipped to input + declared padding, or to the input only."""
+    if divisor_override is not None:
+        return float(divisor_override)
+    size = 1
+    for oo, k, s, (lo, hi), n in zip(o, cfg.window, cfg.stride, cfg.padding, cfg.in_sizes):
+        start = oo * s - lo
+        end = min(start + k, n + hi)
+        if not count_include_pad:
+            start, end = max(start, 0), min(end, n)
+        size *= end - start
+    return float(size)
+
+
+def avg_pool_forward(x, window, stride=None, padding="VALID", ceil_mode=False,
+                     count_include_pad=True, *, divisor_override=None):
+    """``y[n,c,o] = (1/m) sum_t x_pad[n,c,o*s+t]``."""
+    x = _f64(x)
+    cfg = _windows.pool_config("textbook.avg_pool", x, window, stride, padding, ceil_mode)
+    y = np.zeros(x.shape[:2] + cfg.out_sizes)
+    for n, c, o in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(cfg.out_sizes)):
+        total = sum(x[(n, c) + pos] for pos in _window_taps(cfg, o) if _inside(pos, cfg.in_sizes))
+        y[(n, c) + o] = total / _avg_divisor(cfg, o, count_include_pad, divisor_override)
+    return y
+
+
+def avg_pool_backward(x, delta, window, stride=None, padding="VALID", ceil_mode=False,
+                      count_include_pad=True, *, divisor_override=None):
+    """004: every element of a window receives ``delta / m``; overlapping windows accumulate."""
+    x, delta = _f64(x), _f64(delta)
+    cfg = _windows.pool_config("textbook.avg_pool", x, window, stride, padding, ceil_mode)
+    dx = np.zeros_like(x)
+    for n, c, o in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(cfg.out_sizes)):
+        share = delta[(n, c) + o] / _avg_divisor(cfg, o, count_include_pad, divisor_override)
+        for pos in _window_taps(cfg, o):
+            if _inside(pos, cfg.in_sizes):
+                dx[(n, c) + pos] += share
+    return dx
+
+
+def lp_pool_forward(x, window, p=2.0, stride=None, padding="VALID", ceil_mode=False):
+    """``y = (sum_t |x_t|^p)^(1/p)`` over each window."""
+    x = _f64(x)
+    cfg = _windows.pool_config("textbook.lp_pool", x, window, stride, padding, ceil_mode)
+    y = np.zeros(x.shape[:2] + cfg.out_sizes)
+    for n, c, o in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(cfg.out_sizes)):
+        total = sum(abs(x[(n, c) + pos]) ** p for pos in _window_taps(cfg, o)
+                    if _inside(pos, cfg.in_sizes))
+        y[(n, c) + o] = total ** (1.0 / p)
+    return y
+
+
+def lp_pool_backward(x, delta, window, p=2.0, stride=None, padding="VALID", ceil_mode=False):
+    """``dE/dx_t += delta * x_t |x_t|^(p-2) / y^(p-1)`` per window; windows with ``y = 0`` add 0."""
+    x, delta = _f64(x), _f64(delta)
+    y = lp_pool_forward(x, window, p, stride, padding, ceil_mode)
+    cfg = _windows.pool_config("textbook.lp_pool", x, window, stride, padding, ceil_mode)
+    dx = np.zeros_like(x)
+    for n, c, o in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(cfg.out_sizes)):
+        yo = y[(n, c) + o]
+        if yo == 0:
+            continue
+        for pos in _window_taps(cfg, o):
+            if _inside(pos, cfg.in_sizes):
+                v = x[(n, c) + pos]
+                dx[(n, c) + pos] += (delta[(n, c) + o] * np.sign(v) * abs(v) ** (p - 1)
+                                     / yo ** (p - 1))
+    return dx
+
+
+def activation_backward(name, x, delta):
+    """Eq. 21's ``f'(x)`` factor: ``delta * f'(x)`` for relu, sigmoid, tanh."""
+    x, delta = _f64(x), _f64(delta)
+    if name == "relu":
+        return delta * (x > 0)
+    if name == "sigmoid":
+        s = 1.0 / (1.0 + np.exp(-x))
+        return delta * s * (1.0 - s)
+    if name == "tanh":
+        return delta * (1.0 - np.tanh(x) ** 2)
+    raise ValueError(f"jaxconv.textbook.activation_backward: unknown activation {name!r}; "
+                     "expected 'relu', 'sigmoid' or 'tanh'.")
+
+
+def dense_backward(x, w, delta):
+    """003's MLP rule, as loops: ``dx[n,i] = sum_j delta[n,j] w[i,j]``, ``dw[i,j] = sum_n x[n,i]
+    delta[n,j]``, ``db[j] = sum_n delta[n,j]``."""
+    x, w, delta = _f64(x), _f64(w), _f64(delta)
+    n_, i_ = x.shape
+    j_ = w.shape[1]
+    dx = np.zeros_like(x)
+    dw = np.zeros_like(w)
+    for n, i, j in itertools.product(range(n_), range(i_), range(j_)):
+        dx[n, i] += delta[n, j] * w[i, j]
+        dw[i, j] += x[n, i] * delta[n, j]
+    return dx, dw, delta.sum(axis=0)
+
+
+def mse_backward(y, t, reduction="sum"):
+    """Eq. 9: ``dE/dy_p = y_p - t_p`` (divided by the element count for "mean")."""
+    y, t = _f64(y), _f64(t)
+    return (y - t) / (y.size if reduction == "mean" else 1)
+
+
+def softmax_cross_entropy_backward(logits, labels, reduction="mean", label_smoothing=0.0,
+                                   ignore_index=None, weights=None):
+    """``dE/dz_n = w_n (softmax(z_n) * sum_k t_nk - t_n)`` (``t`` one-hot for integer labels,
+    smoothed ``(1 - eps) t + eps / K``), rows with ``ignore_index`` zero, "mean" divided by the
+    sum of the weights of the rows kept (PyTorch)."""
+    z = _f64(logits)
+    n, k = z.shape
+    labels = np.asarray(labels)
+    kept = np.ones(n, bool)
+    if np.issubdtype(labels.dtype, np.integer):
+        if ignore_index is not None:
+            kept = labels != ignore_index
+        t = np.eye(k)[np.where(kept, labels, 0)]
+    else:
+        t = labels.astype(np.float64)
+    t = t * (1 - label_smoothing) + label_smoothing / k
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    p = e / e.sum(axis=1, keepdims=True)
+    w = np.ones(n) if weights is None else _f64(weights)
+    w = np.where(kept, w, 0.0)
+    dz = (p * t.sum(axis=1, keepdims=True) - t) * w[:, None]
+    return dz / (w.sum() if reduction == "mean" else 1)
+
+
+def sigmoid_binary_cross_entropy_backward(logits, targets, reduction="mean"):
+    """``dE/dz = sigmoid(z) - t``, ``dE/dt = -z`` (divided by the element count for "mean")."""
+    z, t = _f64(logits), _f64(targets)
+    scale = z.size if reduction == "mean" else 1
+    return (1 / (1 + np.exp(-z)) - t) / scale, -z / scale
+
+
+def huber_backward(y, t, reduction="mean", delta=1.0):
+    """``dE/dy = d`` where ``|d| < delta``, else ``delta * sign(d)``; ``dE/dt = -dE/dy``."""
+    d = _f64(y) - _f64(t)
+    g = np.where(np.abs(d) < delta, d, delta * np.sign(d)) / (d.size if reduction == "mean" else 1)
+    return g, -g
+
+
+def max_unpool_backward(indices, delta):
+    """``dE/dx[n, c, o] = delta[n, c, indices[n, c, o]]`` (flat positions of each plane) for the
+    value that was written there: the last ``o`` in flat order with that index; zero for the
+    others and for indices outside the plane."""
+    delta = _f64(delta)
+    flat = delta.reshape(delta.shape[:2] + (-1,))
+    idx = np.asarray(indices).reshape(indices.shape[:2] + (-1,))
+    dx = np.zeros(idx.shape)
+    for n, c in itertools.product(range(idx.shape[0]), range(idx.shape[1])):
+        seen = set()
+        for o in reversed(range(idx.shape[2])):
+            i = int(idx[n, c, o])
+            if 0 <= i < flat.shape[2] and i not in seen:
+                seen.add(i)
+                dx[n, c, o] = flat[n, c, i]
+    return dx.reshape(indices.shape)
+
+
+def _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups):
+    """Every ``(n, c, i, o, m, p)``: input ``x[n, c, i]`` meets ``w[c, o', m]`` at output
+    position ``p = i*s + m*r - lo`` of channel ``o`` (PyTorch's transposed convolution)."""
+    from jaxconv._src.ops import conv_transpose as _conv_transpose
+    cfg = _conv_transpose.conv_transpose_config(x, w, None, stride, padding, output_padding,
+                                                dilation, groups)
+    win = cfg.window
+    cg_out, cin_g = w.shape[1], x.shape[1] // groups
+    pairs = []
+    for n, c, i in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(x.shape[2:])):
+        for o, m in itertools.product(range(cg_out), _grid(w.shape[2:])):
+            p = tuple(ii * s + mm * r - lo for ii, mm, s, r, (lo, _) in
+                      zip(i, m, win.stride, win.dilation, win.padding))
+            if _inside(p, win.in_sizes):
+                pairs.append((n, c, i, (c // cin_g) * cg_out + o, (o,) + m, p))
+    return pairs, (x.shape[0], cg_out * groups) + win.in_sizes
+
+
+def conv_transpose_forward(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1,
+                           groups=1):
+    """``y[n, o, i*s + m*r - lo] += x[n, c, i] * w[c, o', m]`` over every input position ``i``,
+    tap ``m`` and channel ``c`` of ``o``'s group: each input scatters the kernel (PyTorch's
+    transposed convolution, the convolution's Eq. 20 run forward)."""
+    x, w, b = _f64(x), _f64(w), _f64(b)
+    pairs, shape = _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups)
+    y = np.zeros(shape)
+    for n, c, i, o, om, p in pairs:
+        y[(n, o) + p] += x[(n, c) + i] * w[(c,) + om]
+    if b is not None:
+        y += b.reshape((1, -1) + (1,) * (y.ndim - 2))
+    return y
+
+
+def conv_transpose_backward(x, w, delta, *, stride=1, padding=0, output_padding=0, dilation=1,
+                            groups=1):
+    """``dx[n,c,i] = sum_{o,m} delta[n,o,i*s+m*r-lo] w[c,o',m]`` (the convolution's forward),
+    ``dw[c,o',m] = sum_{n,i} x[n,c,i] delta[n,o,i*s+m*r-lo]`` (its weight gradient), ``db``."""
+    x, w, delta = _f64(x), _f64(w), _f64(delta)
+    pairs, _ = _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups)
+    dx, dw = np.zeros_like(x), np.zeros_like(w)
+    for n, c, i, o, om, p in pairs:
+        d = delta[(n, o) + p]
+        dx[(n, c) + i] += d * w[(c,) + om]
+        dw[(c,) + om] += d * x[(n, c) + i]
+    return dx, dw, delta.sum(axis=(0,) + tuple(range(2, delta.ndim)))
+
+
+def _bins(size, out):
+    return [range((i * size) // out, -(-((i + 1) * size) // out)) for i in range(out)]
+
+
+def adaptive_pool_backward(kind, x, delta, output_size):
+    """PyTorch's bins ``[floor(iL/O), ceil((i+1)L/O))``: ``"avg"`` spreads ``delta / m`` over the
+    bin, ``"max"`` gives it to the bin's first maximum (the last NaN if any)."""
+    x, delta = _f64(x), _f64(delta)
+    n = x.ndim - 2
+    out = (output_size,) * n if isinstance(output_size, int) else tuple(output_size)
+    bins = [_bins(size, o) for size, o in zip(x.shape[2:], out)]
+    dx = np.zeros_like(x)
+    for nn, c, o in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(out)):
+        cells = list(itertools.product(*(bins[a][i] for a, i in enumerate(o))))
+        d = delta[(nn, c) + o]
+        if kind == "avg":
+            for cell in cells:
+                dx[(nn, c) + cell] += d / len(cells)
+            continue
+        best, arg = -np.inf, cells[0]
+        for cell in cells:
+            v = x[(nn, c) + cell]
+            if v > best or np.isnan(v):
+                best, arg = v, cell
+        dx[(nn, c) + arg] += d
+    return dx

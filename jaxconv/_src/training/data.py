@@ -1,0 +1,208 @@
+"""Datasets behind one loader: ``load(name) -> Dataset(x_train, y_train, x_test, y_test)``.
+
+Inputs come channels first as float32 (``(N, 1, 40)`` for MNIST-1D, ``(N, 1, 8, 8)`` for the
+digits, ``(N, 1, 28, 28)`` for MNIST), labels as int32 class ids.
+
+======================  =======================================================================
+name                    source
+======================  =======================================================================
+``mnist1d``             MNIST-1D (Greydanus 2020), generated offline by the ``mnist1d`` package's
+                        ``make_dataset`` with its default arguments: 4000 train / 1000 test
+``digits``              scikit-learn's bundled 8x8 handwritten digits (1797), a fixed stratified
+                        80/20 split, pixels scaled to [0, 1]
+``mnist``,              the standard IDX files (``train-images-idx3-ubyte`` etc., ``.gz`` or not)
+``fashion-mnist``       from a directory you name (``data_dir=``; ``--data-dir``), scaled to [0, 1]
+``synthetic``           a small generated set (noisy class templates) for tests and smoke runs
+======================  =======================================================================
+
+``mnist1d`` and ``digits`` need the ``data`` extra (``pip install -e ".[data]"``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pathlib
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Dataset(NamedTuple):
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def num_classes(self) -> int:
+        return int(max(self.y_train.max(), self.y_test.max())) + 1
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.x_train.shape[1:])
+
+
+def _need(package: str, extra: str = "data"):
+    raise ImportError(f"jaxconv.data: this dataset needs the `{package}` package; install the "
+                      f"extra with pip install -e \".[{extra}]\" (or pip install {package}).")
+
+
+def mnist1d() -> Dataset:
+    """MNIST-1D generated offline (``mnist1d.data.make_dataset``; never its download path)."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        _need("mnist1d")
+    d = make_dataset(get_dataset_args())
+    return Dataset(d["x"][:, None, :].astype(np.float32), d["y"].astype(np.int32),
+                   d["x_test"][:, None, :].astype(np.float32), d["y_test"].astype(np.int32))
+
+
+def digits(test_fraction: float = 0.2) -> Dataset:
+    """scikit-learn's 8x8 digits, a fixed stratified split (independent of the training seed)."""
+    try:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+    except ImportError:
+        _need("scikit-learn")
+    d = load_digits()
+    x = (d.images / 16.0).astype(np.float32)[:, None]
+    y = d.target.astype(np.int32)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=test_fraction, stratify=y,
+                                          random_state=0)
+    return Dataset(xtr, ytr, xte, yte)
+
+
+# ----------------------------------------------------------------------------------------------
+# IDX (MNIST, Fashion-MNIST)
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
+              "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
+
+
+def read_idx(path) -> np.ndarray:
+    """Parse one IDX file (optionally gzip-compressed): magic ``0 0 dtype ndim``, ``ndim``
+    big-endian int32 sizes, then the data in row-major order."""
+    path = pathlib.Path(path)
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"jaxconv.data: {path} is not an IDX file (bad magic number "
+                         f"{raw[:4].hex() or 'empty'}).")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"jaxconv.data: {path} is truncated (header of {ndim} dimensions).")
+    shape = tuple(int(v) for v in np.frombuffer(raw, ">i4", ndim, 4))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    expected = int(np.prod(shape)) * dtype.itemsize
+    if len(raw) - header != expected:
+        raise ValueError(f"jaxconv.data: {path} holds {len(raw) - header} data bytes; its header "
+                         f"{shape} needs {expected}. The file is truncated or corrupt.")
+    return np.frombuffer(raw, dtype, offset=header).reshape(shape)
+
+
+def _find(directory: pathlib.Path, stem: str):
+    for name in (stem, stem + ".gz"):
+        if (directory / name).is_file():
+            return directory / name
+    return None
+
+
+def idx_dataset(name: str, data_dir) -> Dataset:
+    """MNIST-format IDX files from ``data_dir``."""
+    if data_dir is None:
+        raise ValueError(f"jaxconv.data: `{name}` is read from IDX files; pass their directory as "
+                         f"data_dir=... (command line: --data-dir DIR).")
+    directory = pathlib.Path(os.path.expanduser(str(data_dir)))
+    if not directory.is_dir():
+        raise FileNotFoundError(f"jaxconv.data: the data directory {directory} for `{name}` does "
+                                "not exist; pass the folder that holds the four IDX files.")
+    paths = {k: _find(directory, stem) for k, stem in _IDX_FILES.items()}
+    missing = [_IDX_FILES[k] for k, p in paths.items() if p is None]
+    if missing:
+        raise FileNotFoundError(f"jaxconv.data: {directory} lacks {', '.join(missing)} (.gz or "
+                                f"not) for `{name}`; put the four standard IDX files there.")
+    arrays = {k: read_idx(p) for k, p in paths.items()}
+    for split in ("train", "test"):
+        xi, yi = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if xi.ndim != 3 or yi.ndim != 1 or len(xi) != len(yi):
+            raise ValueError(f"jaxconv.data: {split} images {xi.shape} and labels {yi.shape} in "
+                             f"{directory} do not match (expected (N, H, W) and (N,)).")
+
+    def images(a):
+        return (a.astype(np.float32) / 255.0)[:, None]
+
+    return Dataset(images(arrays["train_images"]), arrays["train_labels"].astype(np.int32),
+                   images(arrays["test_images"]), arrays["test_labels"].astype(np.int32))
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    """Write ``array`` (uint8, int8, >i2, >i4, >f4 or >f8) as an IDX file (``.gz`` by suffix)."""
+    a = np.asarray(array)
+    kind = (a.dtype.kind, a.dtype.itemsize)
+    matches = [(code, np.dtype(spec)) for code, spec in _IDX_DTYPES.items()
+               if (np.dtype(spec).kind, np.dtype(spec).itemsize) == kind]
+    if not matches:
+        raise ValueError(f"jaxconv.data.write_idx: dtype {a.dtype} has no IDX code.")
+    code, spec = matches[0]
+    blob = (bytes([0, 0, code, a.ndim]) + np.asarray(a.shape, ">i4").tobytes()
+            + a.astype(spec).tobytes())
+    path = pathlib.Path(path)
+    with (gzip.open(path, "wb") if path.suffix == ".gz" else open(path, "wb")) as f:
+        f.write(blob)
+
+
+# ----------------------------------------------------------------------------------------------
+
+def synthetic(n_train: int = 512, n_test: int = 128, shape=(1, 8, 8), num_classes: int = 4,
+              noise: float = 0.5, seed: int = 0) -> Dataset:
+    """Noisy copies of ``num_classes`` random templates: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    templates = rng.standard_normal((num_classes,) + tuple(shape))
+
+    def draw(n):
+        y = np.arange(n) % num_classes
+        rng.shuffle(y)
+        x = templates[y] + noise * rng.standard_normal((n,) + tuple(shape))
+        return x.astype(np.float32), y.astype(np.int32)
+
+    return Dataset(*draw(n_train), *draw(n_test))
+
+
+def random_shift(max_shift: int):
+    """A training-batch augmentation for :func:`jaxconv.train.fit`: shift every example along its
+    last (spatial) axis by a uniform random integer in ``[-max_shift, max_shift]``, filling with
+    zeros. For MNIST-1D this mirrors the random translation that generates the data."""
+    if max_shift < 0:
+        raise ValueError(f"jaxconv.data.random_shift: `max_shift` (={max_shift}) must be >= 0.")
+
+    def shift(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+        s = rng.integers(-max_shift, max_shift + 1, size=len(x))
+        length = x.shape[-1]
+        padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(max_shift, max_shift)])
+        idx = np.arange(length)[None, :] + max_shift - s[:, None]
+        idx = idx.reshape((len(x),) + (1,) * (x.ndim - 2) + (length,))
+        return np.take_along_axis(padded, np.broadcast_to(idx, x.shape), axis=-1)
+
+    shift.__name__ = f"shift:{max_shift}"
+    return shift
+
+
+DATASETS = ("mnist1d", "digits", "mnist", "fashion-mnist", "synthetic")
+
+
+def load(name: str, *, data_dir=None) -> Dataset:
+    """Load dataset ``name`` (one of :data:`DATASETS`) as ``(x_train, y_train, x_test, y_test)``."""
+    if name == "mnist1d":
+        return mnist1d()
+    if name == "digits":
+        return digits()
+    if name in ("mnist", "fashion-mnist"):
+        return idx_dataset(name, data_dir)
+    if name == "synthetic":
+        return synthetic()
+    raise ValueError(f"jaxconv.data: unknown dataset {name!r}; choose one of "
+                     f"{', '.join(DATASETS)}.")

@@ -1,0 +1,372 @@
+"""Training: a jitted ``train_step`` (value_and_grad -> optax update), evaluation, and ``fit``.
+
+::
+
+    from jaxconv import data, models, train
+    ds = data.load("mnist1d")
+    params, history = train.fit(models.cnn1d(), ds, epochs=150, batch_size=100, lr=1e-2)
+
+``fit`` shuffles every epoch with a permutation drawn from ``(seed, epoch)`` (the last partial
+batch is dropped so every step has the same shape), evaluates on the test split after each epoch,
+and, with ``out_dir``, appends one JSON line per epoch to ``metrics.jsonl``, saves
+``checkpoint.npz`` (params, optimizer state, step, PRNG key; see :mod:`jaxconv.checkpoint`) and
+finally writes ``summary.json``. ``resume=True`` continues from that checkpoint and ends with the
+same params as an uninterrupted run: every random choice is a function of the seed and the step.
+
+Non-finite values: a step whose loss or gradient is not finite never updates the params. With
+``on_nonfinite="stop"`` (default) ``fit`` raises :class:`NonFiniteError` naming the step at the end
+of that epoch, keeping the last good checkpoint; with ``"skip"`` it drops those steps, counts them,
+and goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import platform
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import jaxconv
+from jaxconv._src.nn.models import Model, param_count
+from jaxconv._src.training import checkpoint as ckpt
+from jaxconv._src.training import distributed as dist
+from jaxconv._src.training.data import Dataset
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("constant", "cosine", "warmup_cosine")
+
+
+class NonFiniteError(FloatingPointError):
+    """The loss or a gradient became NaN or infinite during training."""
+
+
+class TrainState(NamedTuple):
+    params: Any
+    opt_state: Any
+    step: jax.Array          # int32: optimizer steps taken (including skipped ones)
+    key: jax.Array           # PRNG key; step keys are fold_in(key, step)
+    bad_step: jax.Array      # int32: first step with a non-finite loss/gradient, -1 if none
+    skipped: jax.Array       # int32: steps dropped for non-finite values
+
+
+def make_optimizer(name: str = "adam", lr: float = 1e-3, *, momentum: float = 0.9,
+                   weight_decay: float = 1e-4, schedule: str = "constant",
+                   total_steps: int | None = None, warmup_steps: int = 0
+                   ) -> optax.GradientTransformation:
+    """An optax optimizer by name: ``"sgd"`` (with ``momentum``; 0 for plain SGD), ``"adam"``,
+    ``"adamw"`` (decoupled ``weight_decay``); learning rate ``lr`` held ``"constant"``, or
+    decayed to 0 over ``total_steps`` by ``"cosine"`` (after ``warmup_steps`` of linear warm-up
+    for ``"warmup_cosine"``)."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"jaxconv.train: unknown optimizer {name!r}; choose one of "
+                         f"{', '.join(OPTIMIZERS)}.")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"jaxconv.train: unknown schedule {schedule!r}; choose one of "
+                         f"{', '.join(SCHEDULES)}.")
+    if not lr > 0:
+        raise ValueError(f"jaxconv.train: `lr` (={lr!r}) must be positive.")
+    if schedule == "constant":
+        rate = lr
+    elif total_steps is None or total_steps < 1:
+        raise ValueError(f"jaxconv.train: schedule {schedule!r} needs total_steps >= 1.")
+    elif schedule == "cosine":
+        rate = optax.cosine_decay_schedule(lr, total_steps)
+    else:
+        rate = optax.warmup_cosine_decay_schedule(0.0, lr, max(warmup_steps, 1), total_steps)
+    if name == "sgd":
+        return optax.sgd(rate, momentum=momentum or None)
+    if name == "adam":
+        return optax.adam(rate)
+    return optax.adamw(rate, weight_decay=weight_decay)
+
+
+def loss_fn(model: Model, ops=jaxconv) -> Callable:
+    """``(params, x, y, key) -> (mean softmax cross-entropy, logits)`` in training mode."""
+    def loss(params, x, y, key):
+        logits = model.apply(params, x, ops=ops, key=key, train=True)
+        return ops.softmax_cross_entropy(logits, y), logits
+    return loss
+
+
+def _all_finite(tree) -> jax.Array:
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree_util.tree_leaves(tree)]))
+
+
+def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=jaxconv,
+                    on_nonfinite: str = "stop") -> Callable:
+    """``step(state, x, y) -> (state, loss)``; not jitted here (``fit`` jits it once)."""
+    if on_nonfinite not in ("stop", "skip"):
+        raise ValueError(f"jaxconv.train: `on_nonfinite` (={on_nonfinite!r}) must be 'stop' or "
+                         "'skip'.")
+    grad_fn = jax.value_and_grad(loss_fn(model, ops), has_aux=True)
+
+    def step(state: TrainState, x, y):
+        (loss, _), grads = grad_fn(state.params, x, y, jax.random.fold_in(state.key, state.step))
+        finite = jnp.isfinite(loss) & _all_finite(grads)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        apply = finite & (state.bad_step < 0) if on_nonfinite == "stop" else finite
+
+        def pick(new, old):
+            return jax.tree_util.tree_map(lambda a, b: jnp.where(apply, a, b), new, old)
+
+        bad = jnp.where((state.bad_step < 0) & ~finite, state.step, state.bad_step)
+        return TrainState(pick(params, state.params), pick(opt_state, state.opt_state),
+                          state.step + 1, state.key, bad,
+                          state.skipped + (~finite).astype(jnp.int32)), loss
+
+    return step
+
+
+# XLA:CPU's YNNPACK convolutions are slower than its Eigen ones on the conv nets measured here
+# (README, "Performance"): with this per-compilation option, LeNet-5 and the small VGG train
+# 1.3-1.4x faster; dots keep YNNPACK. Only `fit`'s own jitted step uses it, and only on CPU.
+CPU_EIGEN_CONVOLUTIONS = {"xla_cpu_experimental_ynn_fusion_type":
+                          "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+
+
+def compiler_options(choice="auto") -> dict:
+    """The XLA options ``fit`` compiles its train step with: ``"auto"`` is
+    :data:`CPU_EIGEN_CONVOLUTIONS` on the CPU backend and nothing elsewhere; ``None`` (or
+    ``"default"``) is XLA's defaults; a dict is used as given."""
+    if choice in (None, "default"):
+        return {}
+    if choice == "auto":
+        return dict(CPU_EIGEN_CONVOLUTIONS) if jax.default_backend() == "cpu" else {}
+    if isinstance(choice, dict):
+        return dict(choice)
+    raise ValueError(f"jaxconv.train: `compiler_options` (={choice!r}) must be 'auto', "
+                     "'default', None or a dict of XLA options.")
+
+
+def compile_step(step, state, x, y, options: dict, shardings=None):
+    """AOT-compile ``step(state, x, y)`` (state donated) with XLA ``options``; an option this
+    jaxlib does not know falls back to XLA's defaults, with a warning. ``shardings``:
+    ``(state shardings, batch sharding, replicated)`` to lay the step out on a mesh."""
+    kw = {}
+    if shardings is not None:
+        state_sh, batch_sh, rep = shardings
+        kw = dict(in_shardings=(state_sh, batch_sh, batch_sh), out_shardings=(state_sh, rep))
+    lowered = jax.jit(step, donate_argnums=0, **kw).lower(state, x, y)
+    if not options:
+        return lowered.compile()
+    try:
+        return lowered.compile(compiler_options=options)
+    except Exception as err:   # an unknown option or value (another jaxlib): XLA's defaults
+        import warnings
+        warnings.warn(f"jaxconv.train: XLA rejected compiler options {options} ({err}); "
+                      "compiling with XLA's defaults.", stacklevel=2)
+        return lowered.compile()
+
+
+def make_eval_step(model: Model, ops=jaxconv) -> Callable:
+    """``eval(params, x, y, mask) -> (sum of losses, number correct)`` over the rows in ``mask``."""
+    def evaluate(params, x, y, mask):
+        logits = model.apply(params, x, ops=ops, train=False)
+        losses = ops.softmax_cross_entropy(logits, y, reduction="none")
+        correct = (jnp.argmax(logits, axis=1) == y) & mask
+        return jnp.sum(jnp.where(mask, losses, 0.0)), jnp.sum(correct)
+    return evaluate
+
+
+def evaluate(eval_step, params, x, y, batch_size: int, put=None) -> tuple[float, float]:
+    """Mean loss and accuracy over ``(x, y)`` in fixed-size batches (the last one padded).
+
+    ``put(rows)`` places a (global) batch's rows on the devices (default: as they are)."""
+    if len(x) == 0:
+        return float("nan"), float("nan")
+    put = put or (lambda rows: rows)
+    total_loss, total_correct = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        n = len(xb)
+        mask = np.arange(batch_size) < n
+        if n < batch_size:
+            xb = np.concatenate([xb, np.zeros((batch_size - n,) + xb.shape[1:], xb.dtype)])
+            yb = np.concatenate([yb, np.zeros(batch_size - n, yb.dtype)])
+        loss, correct = eval_step(params, put(xb), put(yb), put(mask))
+        total_loss += float(loss)
+        total_correct += int(correct)
+    return total_loss / len(x), total_correct / len(x)
+
+
+def init_state(model: Model, optimizer, input_shape, seed: int, dtype=None) -> TrainState:
+    """Params from ``model.init`` (cast to ``dtype`` if given), a fresh optimizer state, step 0."""
+    init_key, train_key = jax.random.split(jax.random.key(seed))
+    params = model.init(init_key, input_shape)
+    if dtype is not None:
+        params = jax.tree_util.tree_map(lambda p: p.astype(dtype), params)
+    return TrainState(params, optimizer.init(params), jnp.asarray(0, jnp.int32), train_key,
+                      jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The training-set permutation of ``epoch``: a function of ``(seed, epoch)`` only."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def _progress(total, desc, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+
+
+def versions() -> dict:
+    import jaxlib
+    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "optax": optax.__version__,
+            "python": platform.python_version(), "backend": jax.default_backend(),
+            "devices": [str(d) for d in jax.devices()]}
+
+
+def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 128,
+        optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9,
+        weight_decay: float = 1e-4, schedule: str = "constant", warmup_steps: int = 0,
+        seed: int = 0, ops=jaxconv, out_dir=None, resume: bool = False,
+        on_nonfinite: str = "stop", progress: bool = False, log: Callable | None = print,
+        on_epoch_end: Callable | None = None, data_name: str = "",
+        augment: Callable | None = None, dtype=None, xla_options="auto",
+        devices: int | None = None, model_parallel: int = 1) -> tuple[Any, list[dict]]:
+    """Train ``model`` on ``dataset``; returns ``(params, history)``, one dict per epoch.
+
+    ``ops`` is :mod:`jaxconv` (hand-written rules) or :mod:`jaxconv.autodiff`.
+    ``on_epoch_end(epoch, state, record)`` is called after each epoch's checkpoint is written.
+    ``augment(rng, x_batch) -> x_batch`` transforms each training batch on the host; ``rng`` is a
+    NumPy generator seeded by ``(seed, step)``, so resumed runs draw the same augmentations.
+    ``dtype`` casts params and inputs (e.g. ``jnp.float64``, which needs ``jax_enable_x64``).
+    ``xla_options`` selects the XLA options of the jitted train step (:func:`compiler_options`).
+    ``devices`` (default: all visible, across processes) and ``model_parallel`` lay each step
+    out on a mesh (:mod:`jaxconv.distributed`): the batch split along ``data``, the params
+    replicated or, with ``model_parallel > 1``, kernels split along their output channels.
+    Only process 0 logs and writes files; the returned params are host NumPy arrays.
+    """
+    x_train, y_train, x_test, y_test = dataset
+    if dtype is not None:
+        x_train, x_test = np.asarray(x_train, dtype), np.asarray(x_test, dtype)
+    n = len(x_train)
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"jaxconv.train: `batch_size` (={batch_size}) must be between 1 and the "
+                         f"number of training examples ({n}).")
+    if epochs < 1:
+        raise ValueError(f"jaxconv.train: `epochs` (={epochs}) must be at least 1.")
+    steps_per_epoch = n // batch_size
+    total_steps = epochs * steps_per_epoch
+    opt = make_optimizer(optimizer, lr, momentum=momentum, weight_decay=weight_decay,
+                         schedule=schedule, total_steps=total_steps, warmup_steps=warmup_steps)
+    ops_name = "autodiff" if ops is jaxconv.autodiff else "vjp"
+    config = {"model": model.name, "data": data_name, "ops": ops_name, "seed": seed,
+              "optimizer": optimizer, "lr": lr, "batch_size": batch_size, "epochs": epochs,
+              "schedule": schedule, "weight_decay": weight_decay,
+              "augment": getattr(augment, "__name__", "custom") if augment else "none",
+              "dtype": jnp.dtype(dtype or jnp.float32).name}
+    layout = dist.make_layout(batch_size, devices, model_parallel, dataset.input_shape)
+    main = dist.is_main()
+    log = log if main else None
+    state = init_state(model, opt, dataset.input_shape, seed, dtype)
+    out = pathlib.Path(out_dir) if out_dir is not None else None
+    history: list[dict] = []
+    start_epoch = 0
+    ckpt_path = out / "checkpoint.npz" if out is not None else None
+    if resume:
+        if ckpt_path is None:
+            raise ValueError("jaxconv.train: `resume` needs `out_dir`, the run directory.")
+        if ckpt_path.exists():
+            expect = {k: v for k, v in config.items() if k != "epochs"}
+            state, meta = ckpt.load(ckpt_path, state, expect=expect)
+            start_epoch, history = meta["epoch"] + 1, meta["history"]
+            if log:
+                log(f"resumed from {ckpt_path} at epoch {start_epoch} (step {int(state.step)})")
+    elif ckpt_path is not None and ckpt_path.exists():
+        raise FileExistsError(f"jaxconv.train: {ckpt_path} exists; pass resume=True (--resume) "
+                              "to continue that run, or choose another out_dir.")
+
+    state_sh = dist.state_shardings(state, layout)
+    state = dist.put(state, state_sh)
+
+    def put(rows):      # this process's share of a global batch, onto its devices
+        return dist.put_batch(rows[layout.rows], layout)
+
+    step_fn = compile_step(make_train_step(model, opt, ops, on_nonfinite), state,
+                           put(x_train[:batch_size]), put(y_train[:batch_size]),
+                           compiler_options(xla_options),
+                           (state_sh, layout.batch, layout.replicated))
+    eval_fn = jax.jit(make_eval_step(model, ops),
+                      in_shardings=(state_sh.params, layout.batch, layout.batch, layout.batch),
+                      out_shardings=layout.replicated)
+    t0 = time.perf_counter() - sum(r["seconds"] for r in history[-1:])
+    log_every = max(1, epochs // 15)       # about 15 progress lines per run
+    bar = _progress(total_steps, f"{model.name}/{ops_name}", progress)
+    if bar is not None:
+        bar.update(start_epoch * steps_per_epoch)
+    for epoch in range(start_epoch, epochs):
+        order = epoch_order(seed, epoch, n)
+        losses = []
+        for i in range(steps_per_epoch):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            xb = x_train[idx]
+            if augment is not None:
+                xb = augment(np.random.default_rng([seed, epoch * steps_per_epoch + i, 1]), xb)
+            state, loss = step_fn(state, put(xb), put(y_train[idx]))
+            losses.append(loss)
+            if bar is not None:
+                bar.update(1)
+        losses = np.asarray(jax.device_get(losses), np.float64)
+        if int(state.bad_step) >= 0 and on_nonfinite == "stop":
+            bad = int(state.bad_step)
+            if bar is not None:
+                bar.close()
+            raise NonFiniteError(
+                f"jaxconv.train: the loss or a gradient became non-finite at step {bad} (epoch "
+                f"{bad // steps_per_epoch}); the params were not updated from that step on"
+                + (f", and {ckpt_path} holds the last good epoch" if ckpt_path else "")
+                + ". Lower the learning rate, or pass on_nonfinite='skip' (--on-nonfinite skip).")
+        finite = losses[np.isfinite(losses)]
+        test_loss, test_acc = evaluate(eval_fn, state.params, x_test, y_test, batch_size, put)
+        record = {"epoch": epoch, "step": int(state.step),
+                  "train_loss": float(finite.mean()) if finite.size else float("nan"),
+                  "test_loss": test_loss, "test_accuracy": test_acc,
+                  "skipped_steps": int(state.skipped),
+                  "seconds": round(time.perf_counter() - t0, 3)}
+        history.append(record)
+        if out is not None:
+            host_state = dist.fetch(state, layout)      # every process joins the gather
+            if main:
+                out.mkdir(parents=True, exist_ok=True)
+                with open(out / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                ckpt.save(ckpt_path, host_state, {**config, "epoch": epoch, "history": history})
+        if log and (epoch % log_every == 0 or epoch + 1 == epochs):
+            (bar.write if bar is not None else log)(
+                f"epoch {epoch + 1:>3}/{epochs}  train_loss {record['train_loss']:.4f}  "
+                f"test_loss {test_loss:.4f}  test_acc {test_acc:.4f}  ({record['seconds']:.1f} s)")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, state, record)
+    if bar is not None:
+        bar.close()
+    params = dist.fetch(state.params, layout)
+    if out is not None and history and main:
+        last = history[-1]
+        summary = {**config, "test_accuracy": last["test_accuracy"], "test_loss": last["test_loss"],
+                   "train_loss": last["train_loss"], "seconds": last["seconds"],
+                   "steps": int(state.step), "skipped_steps": last["skipped_steps"],
+                   "params": param_count(params), "device_count": layout.mesh.size,
+                   "processes": jax.process_count(), **versions()}
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return params, history
+
+
+def summary_line(history: list[dict]) -> str:
+    last = history[-1]
+    return (f"test accuracy {last['test_accuracy']:.4f}, test loss {last['test_loss']:.4f}, "
+            f"train loss {last['train_loss']:.4f} after {last['epoch'] + 1} epochs "
+            f"({last['seconds']:.1f} s)")
