@@ -1,8 +1,9 @@
 """jaxconv: convolutional-network layers for JAX with explicit, hand-written backpropagation.
 
 Every op is a pure function whose gradient is a ``jax.custom_vjp`` rule encoding the textbook
-formulas (see ``DESIGN.md`` and each module's docstring). :mod:`jaxconv.autodiff` holds the same
-ops without custom rules; :mod:`jaxconv.textbook` holds loop-level reference implementations.
+formulas (derived in ``docs/derivation.md``, cited by equation number in each docstring).
+:mod:`jaxconv.autodiff` holds the same ops without custom rules; :mod:`jaxconv.textbook` holds
+loop-level reference implementations.
 """
 
 from jaxconv import autodiff as autodiff  # noqa: E402  (after the ops it twins)

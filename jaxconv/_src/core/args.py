@@ -129,7 +129,8 @@ def same_pads(in_sizes, window_extents, strides) -> Pads:
 
 
 def padding_pairs(op: str, padding, in_sizes, window_extents, strides, *, name="padding") -> Pads:
-    """Normalise every padding form of DESIGN.md to explicit ``(low, high)`` pairs.
+    """Normalise every padding form (``"VALID"``, ``"SAME"``, ints, pairs) to explicit
+    ``(low, high)`` pairs.
 
     ``window_extents`` are the dilated window sizes ``(k - 1) * r + 1`` (used by "SAME").
     """

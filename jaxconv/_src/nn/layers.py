@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxconv
+from jaxconv._src.core import args as _args
 
 Params = dict[str, Any]
 
@@ -47,9 +48,7 @@ _INITS = {
 
 
 def _initialiser(layer: str, init: str):
-    if init not in _INITS:
-        raise ValueError(f"jaxconv.layers.{layer}: `init` (={init!r}) must be one of "
-                         f"{', '.join(map(repr, _INITS))}.")
+    _args.check_choice(f"layers.{layer}", "init", init, tuple(_INITS))
     return _INITS[init]
 
 

@@ -1,5 +1,5 @@
-r"""Element-wise activations: the ``f'(x)`` factor of 000 Eq. 21 (and of 003's
-``delta^l = (W^{l+1})^T delta^{l+1} * sigma'(z^l)``) lives in each activation's own rule.
+r"""Element-wise activations: the ``f'(x)`` factor of the delta recursion
+(``docs/derivation.md``, Eq. 21 and 33) lives in each activation's own rule.
 
 Every rule is ``delta_in = delta_out * f'(x)``, any shape in, same shape out, and saves the
 smallest residual its derivative can be written in:

@@ -9,7 +9,8 @@ Every bin's elements are gathered (static indices) into a ``(N, C, *O, K)`` arra
 largest bin; slots past a smaller bin's end hold ``0`` (average) or ``-inf`` (max).
 
 * average: ``y[o] = (1/m[o]) sum_k x_bin[o, k]``; backward, each element receives
-  ``delta[o] / m[o]`` from every bin that contains it (004's ``1/m`` spread);
+  ``delta[o] / m[o]`` from every bin that contains it (the ``1/m`` spread of
+  ``docs/derivation.md``, Eq. 16 and 20);
 * max: ``y[o] = max_k x_bin[o, k]``, the winner's slot ``idx[o]`` kept (first maximum on ties, the
   last NaN if any, as PyTorch); backward, ``delta[o]`` goes to that element only.
 

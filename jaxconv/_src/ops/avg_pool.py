@@ -10,13 +10,13 @@ where ``m[o]`` is the window size ``prod(window)`` (``count_include_pad=True``: 
 counts, the ceil-mode overhang does not, as PyTorch), the number of real elements in the window
 (``count_include_pad=False``), or ``divisor_override``.
 
-Backward (004: "if mean pooling, it is 1/m, m being the size of pooling function, of the
-gradient"; the ``delta / beta`` up-sampling matrix of its question, with ``beta = m``)::
+Backward (``docs/derivation.md``, Eq. 16): each delta spread over its window, ``1/m`` per
+element::
 
     dE/dx[n, c, p] = sum_{o, t : o*s + t - lo = p} delta[n, c, o] / m[o]
 
 an up-sampling of ``delta / m``: the transpose of the windowed sum
-(:func:`jaxconv._windows.window_sum_transpose`); overlapping windows accumulate.
+(:func:`jaxconv._src.core.windows.window_sum_transpose`); overlapping windows accumulate.
 
 Residuals: none (``m`` is a static function of the shapes).
 """
@@ -57,7 +57,7 @@ def forward(x, cfg: AvgConfig):
 def spread(delta, cfg: AvgConfig):
     """``(N, C, *O) -> (N, C, *L)``: ``delta / m`` up-sampled over every window.
 
-    (:func:`jaxconv._windows.window_sum_transpose`)."""
+    (:func:`jaxconv._src.core.windows.window_sum_transpose`)."""
     acc = _args.acc_dtype(delta.dtype)
     g = delta.astype(acc) / np.asarray(divisor(cfg), acc)
     return _windows.window_sum_transpose(g, cfg.window).astype(delta.dtype)

@@ -1,36 +1,36 @@
 r"""Convolution layer: forward cross-correlation and its hand-written backward pass.
 
-Shapes (channels first, as in the source documents): input ``x`` is ``(N, C, *S)``, kernel ``w`` is
+Shapes (channels first): input ``x`` is ``(N, C, *S)``, kernel ``w`` is
 ``(D, C // groups, *K)``, bias ``b`` is ``(D,)``, output ``y`` is ``(N, D, *O)``, where ``S``, ``K``
 and ``O`` hold one size per spatial axis (1, 2 or 3 axes). Written below for one spatial axis; every
 axis behaves the same way.
 
-Forward (000, Eq. 4 and 7; stride ``s``, dilation ``r``, zero padding ``(lo, hi)``)::
+Forward (``docs/derivation.md``, Eq. 1; stride ``s``, dilation ``r``, zero padding ``(lo, hi)``)::
 
     y[n, d, i] = sum_c sum_m w[d, c, m] * x_pad[n, c, i*s + m*r] + b[d]
     O = (S + lo + hi - ((K - 1)*r + 1)) // s + 1
 
-``flip=True`` first rotates the kernel by 180 degrees (the true convolution of Eq. 2-3, Eq. 6).
+``flip=True`` first rotates the kernel by 180 degrees (the true convolution, Eq. 2).
 
-Backward, with ``delta = dE/dy`` of shape ``(N, D, *O)`` (Eq. 15):
+Backward, with ``delta = dE/dy`` of shape ``(N, D, *O)``:
 
-* bias: ``dE/db[d] = sum_{n, i} delta[n, d, i]``;
-* weights (Eq. 10-14): a *correlation of the input with the deltas*::
+* bias (Eq. 3): ``dE/db[d] = sum_{n, i} delta[n, d, i]``;
+* weights (Eq. 4): a *correlation of the input with the deltas*::
 
       dE/dw[d, c, m] = sum_{n, i} delta[n, d, i] * x_pad[n, c, i*s + m*r]
 
   computed as one convolution whose "kernel" is ``delta`` dilated by ``s`` (the forward stride),
   whose window stride is ``r`` (the forward dilation) and whose contraction runs over the batch;
-* input (Eq. 16-21, the ``f'(x)`` factor of Eq. 21 belongs to the activation's own rule): a *full
+* input (Eq. 5-6; the ``f'(x)`` factor belongs to the activation's own rule, Eq. 21): a *full
   convolution of the deltas with the 180-degree-rotated kernel*, input and output channels swapped::
 
       dE/dx_pad[n, c, p] = sum_{d, m : p = i*s + m*r} delta[n, d, i] * w[d, c, m]
-                         = sum_d sum_m delta_dil[n, d, p - m*r] * w[d, c, m]        (Eq. 20)
-                         = (delta_dil  *  rot180(w)^T)[n, c, p]                     (Eq. 21)
+                         = sum_d sum_m delta_dil[n, d, p - m*r] * w[d, c, m]        (Eq. 5)
+                         = (delta_dil  *  rot180(w)^T)[n, c, p]                     (Eq. 6)
 
   where ``delta_dil`` has ``s - 1`` zeros between entries; the full-convolution padding
   ``(K - 1)*r`` is reduced by the forward padding, which crops ``dE/dx_pad`` to ``dE/dx``.
-* groups: the same formulas on each group's slice of channels (input gradient: a grouped
+* groups (Eq. 8): the same formulas on each group's slice of channels (input gradient: a grouped
   convolution of the regrouped kernel; weight gradient: ``batch_group_count = groups``).
 * ``flip=True``: the rules run on ``w_eff = rot180(w)`` and ``dE/dw = rot180(dE/dw_eff)``.
 
@@ -80,7 +80,7 @@ def _spec(first: str, second: str, n: int) -> str:
 
 
 def _rot180(w):
-    """rot_180 of Eq. 6, 14 and 21: reverse every spatial axis of a ``(*, *, *K)`` array."""
+    """rot_180 of Eq. 2 and 6: reverse every spatial axis of a ``(*, *, *K)`` array."""
     return lax.rev(w, tuple(range(2, w.ndim)))
 
 
@@ -94,7 +94,7 @@ def _lax_conv(lhs, rhs, stride, padding, n, specs, *, lhs_dilation=None, rhs_dil
 
 
 def correlate(x, w_eff, win: _windows.Window, groups: int, method: str = "lax"):
-    """Eq. 7 without the bias: ``(N, C, *S), (D, C//g, *K) -> (N, D, *O)`` in the
+    """Eq. 1 without the bias: ``(N, C, *S), (D, C//g, *K) -> (N, D, *O)`` in the
     accumulation dtype (float32 for 16-bit inputs).
 
     ``"lax"``: one ``lax.conv_general_dilated``. ``"taps"``: term by term,
@@ -109,7 +109,7 @@ def correlate(x, w_eff, win: _windows.Window, groups: int, method: str = "lax"):
 
 
 def forward(x, w, b, cfg: ConvConfig):
-    """Eq. 4/7 as one ``lax.conv_general_dilated`` plus bias: ``(N, C, *S), (D, C//g, *K),
+    """Eq. 1 as one ``lax.conv_general_dilated`` plus bias: ``(N, C, *S), (D, C//g, *K),
     (D,) | None -> (N, D, *O)``. This is also the forward of :mod:`jaxconv.autodiff`."""
     y = correlate(x, _rot180(w) if cfg.flip else w, cfg.window, cfg.groups)
     return _add_bias(y, b, cfg.has_bias).astype(x.dtype)
@@ -134,11 +134,11 @@ def _correlate_taps(x, w_eff, win, groups):
 
 
 def input_grad(delta, w_eff, win: _windows.Window, groups: int, out_dtype, method: str = "lax"):
-    """Eq. 16-21: ``(N, D, *O), (D, C//g, *K) -> (N, C, *S)``; ``win`` is the forward's window.
+    """Eq. 5-6: ``(N, D, *O), (D, C//g, *K) -> (N, C, *S)``; ``win`` is the forward's window.
 
     ``"lax"``: one full convolution of the stride-dilated deltas with the rotated, channel-swapped
-    kernel, cropped by the padding (Eq. 21 as written). ``"col2im"``: the same sum split by
-    kernel tap, Eq. 20: ``dx_tap_t[n,c,o] = sum_d w[d,c,t] delta[n,d,o]`` (one matrix product for
+    kernel, cropped by the padding (Eq. 6 as written). ``"col2im"``: the same sum split by
+    kernel tap, Eq. 5: ``dx_tap_t[n,c,o] = sum_d w[d,c,t] delta[n,d,o]`` (one matrix product for
     all taps), then each tap's part added back where tap ``t`` was read (``_windows.fold``)."""
     if method == "col2im":
         dx = _input_grad_col2im(delta, w_eff, win, groups)
@@ -183,12 +183,12 @@ def _input_grad_col2im(delta, w_eff, win, groups):
 
 
 def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: str = "lax"):
-    """Eq. 13-14: ``(N, C, *S), (N, D, *O) -> (D, C//g, *K)``.
+    """Eq. 4: ``(N, C, *S), (N, D, *O) -> (D, C//g, *K)``.
 
     ``"lax"``: one convolution correlating the padded input with the deltas (dilated by the
-    stride), contracted over the batch axis (Eq. 14). ``"gemm"``: Eq. 13 as one matrix product
+    stride), contracted over the batch axis. ``"gemm"``: Eq. 4 as one matrix product
     ``dw[d, (c,t)] = sum_{n,o} delta[n,d,o] * x_tap_t[n,c,o]`` over the stacked input taps.
-    ``"taps"``: Eq. 13 as one multiply-and-reduce over ``(n, o)`` per input channel and tap (for
+    ``"taps"``: Eq. 4 as one multiply-and-reduce over ``(n, o)`` per input channel and tap (for
     small ``C // groups * K``: depthwise and first layers)."""
     if method == "gemm":
         dw = _weight_grad_gemm(x, delta, win, groups)
@@ -245,7 +245,7 @@ def bias_grad(delta, out_dtype):
 
 
 def forward_rule(x, w, b, cfg: ConvConfig):
-    """The forward of the hand-written rule: Eq. 7, lowered as :mod:`jaxconv._lowering` picks."""
+    """The forward of the hand-written rule: Eq. 1, lowered as ``cfg.methods.forward`` says."""
     y = correlate(x, _rot180(w) if cfg.flip else w, cfg.window, cfg.groups, cfg.methods.forward)
     return _add_bias(y, b, cfg.has_bias).astype(x.dtype)
 
@@ -268,11 +268,11 @@ def _conv_bwd(cfg, res, delta):
         return None, None, None
     win, methods = cfg.window, cfg.methods
     dx = dw = db = None
-    if w is not None:           # x was perturbed: Eq. 16-21
+    if w is not None:           # x was perturbed: Eq. 5-6
         w_eff = _rot180(w) if cfg.flip else w
         dx = (jnp.zeros(cfg.x_shape, cfg.dtype) if cfg.x_shape[0] == 0 else
               input_grad(delta, w_eff, win, cfg.groups, cfg.dtype, methods.input_grad))
-    if x is not None:           # w was perturbed: Eq. 13-14
+    if x is not None:           # w was perturbed: Eq. 4
         dw = (jnp.zeros(cfg.w_shape, cfg.dtype) if cfg.x_shape[0] == 0 else
               weight_grad(x, delta, win, cfg.groups, cfg.dtype, methods.weight_grad))
         dw = _rot180(dw) if cfg.flip else dw

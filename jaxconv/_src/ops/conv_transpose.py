@@ -8,18 +8,21 @@ with, per axis, stride ``s``, padding ``p``, output padding ``q`` and dilation `
 
 ``conv_transpose(x, w)`` is the transpose of the convolution ``c(u) = conv(u, w)`` that maps
 ``(N, C_out, *L_out)`` to ``(N, C_in, *L)`` with the same stride, dilation and groups and padding
-``(p, p - q)``: exactly what the convolution's backward pass computes for its input (000, Eq.
-16-21, the stride-dilated deltas fully convolved with the rotated kernel). So the three formulas of
-:mod:`jaxconv._conv` serve again, with the roles swapped, and the code is shared, not copied:
+``(p, p - q)``: exactly what the convolution's backward pass computes for its input
+(``docs/derivation.md``, Eq. 5-6, the stride-dilated deltas fully convolved with the rotated
+kernel; Eq. 9). So the three formulas of :mod:`jaxconv._src.ops.conv` serve again, with the roles
+swapped, and the code is shared, not copied:
 
-* forward: ``y = input_grad(delta=x, w)`` (Eq. 16-21) plus ``b``;
-* ``dE/dx`` (``x`` played the deltas): the convolution's forward, ``correlate(dE/dy, w)`` (Eq. 7);
+* forward: ``y = input_grad(delta=x, w)`` (Eq. 5-6) plus ``b``;
+* ``dE/dx`` (``x`` played the deltas): the convolution's forward, ``correlate(dE/dy, w)``
+  (Eq. 1, 10);
 * ``dE/dw``: the convolution's weight gradient with ``dE/dy`` as its input and ``x`` as its
-  deltas, ``weight_grad(dE/dy, x)`` (Eq. 13-14);
+  deltas, ``weight_grad(dE/dy, x)`` (Eq. 4, 10);
 * ``dE/db[o] = sum over n and positions of dE/dy[n, o, ...]``.
 
-Each part is lowered as :mod:`jaxconv._lowering` chooses for that convolution. Residuals: ``x``
-(for ``dE/dw``) and ``w`` (for ``dE/dx``), each only if that gradient is requested.
+Each part is lowered as :mod:`jaxconv._src.core.lowering` chooses for that convolution.
+Residuals: ``x`` (for ``dE/dw``) and ``w`` (for ``dE/dx``), each only if that gradient is
+requested.
 """
 
 from __future__ import annotations
@@ -72,11 +75,11 @@ def _conv_transpose_bwd(cfg, res, delta):
         return None, None, None
     empty = cfg.x_shape[0] == 0
     dx = dw = db = None
-    if w is not None:       # the convolution's forward, Eq. 7
+    if w is not None:       # the convolution's forward, Eq. 1
         dx = (jnp.zeros(cfg.x_shape, cfg.dtype) if empty else
               _conv.correlate(delta, w, cfg.window, cfg.groups,
                               cfg.methods.forward).astype(cfg.dtype))
-    if x is not None:       # the convolution's weight gradient, Eq. 13-14
+    if x is not None:       # the convolution's weight gradient, Eq. 4
         dw = (jnp.zeros(cfg.w_shape, cfg.dtype) if empty else
               _conv.weight_grad(delta, x, cfg.window, cfg.groups, cfg.dtype,
                                 cfg.methods.weight_grad))

@@ -1,12 +1,13 @@
-r"""Dense (fully connected) layer with the MLP delta rule of 003.
+r"""Dense (fully connected) layer with the MLP delta rule (``docs/derivation.md``, Eq. 25-26).
 
 Shapes: ``x`` (the layer input ``a^{l-1}``) is ``(N, I)``, ``w`` is ``(I, J)``, ``b`` is ``(J,)``,
 ``z`` and ``delta = dE/dz`` are ``(N, J)``.
 
 Forward: ``z = x @ w + b``.
 
-Backward (003: ``delta^l = (W^{l+1})^T delta^{l+1} * sigma'(z^l)``, the ``sigma'`` factor being the
-activation's own rule; with row-vector activations the transpose moves to the right)::
+Backward (Eq. 26, the dense case of ``delta^{l-1} = (W^l)^T delta^l * f'``, Eq. 33; the
+``f'`` factor being the activation's own rule; with row-vector activations the transpose moves
+to the right)::
 
     dE/dx = delta @ w^T          (N, J) @ (J, I) -> (N, I)
     dE/dw = x^T @ delta          (I, N) @ (N, J) -> (I, J)

@@ -1,8 +1,8 @@
 r"""Losses, each with its hand-written gradient.
 
-MSE (000, Eq. 9), ``y`` and ``t`` of any one shape ``(*S)``::
+MSE (``docs/derivation.md``, Eq. 28), ``y`` and ``t`` of any one shape ``(*S)``::
 
-    E = 1/2 sum_p (t_p - y_p)^2                     reduction="sum" (Eq. 9 literally)
+    E = 1/2 sum_p (t_p - y_p)^2                     reduction="sum" (Eq. 28 literally)
     E = 1/(2P) sum_p (t_p - y_p)^2                  reduction="mean", P = number of elements
     dE/dy = (y - t) [/ P],   dE/dt = (t - y) [/ P]  residual: y - t (float32 for 16-bit)
 
@@ -10,7 +10,7 @@ Softmax cross-entropy, logits ``z`` ``(N, K)``, labels either integer class ids 
 probabilities ``(N, K)`` (``t``; a one-hot row for an integer label)::
 
     E_n = logsumexp(z_n) * sum_k t_nk - sum_k t_nk z_nk = -sum_k t_nk log softmax(z_n)_k
-    dE_n/dz_n = softmax(z_n) * sum_k t_nk - t_n     (= softmax(z_n) - onehot(t_n), 003/DESIGN)
+    dE_n/dz_n = softmax(z_n) * sum_k t_nk - t_n     (= softmax(z_n) - onehot(t_n), Eq. 31)
     dE_n/dt_n = -log softmax(z_n)                   (probability labels only)
 
 ``"mean"`` divides by ``N``, ``"sum"`` does not, ``"none"`` returns the ``(N,)`` losses. The
@@ -56,7 +56,7 @@ def _scale(reduction, count):
 
 
 # ----------------------------------------------------------------------------------------------
-# Losses of the difference d = y - t: MSE (Eq. 9) and Huber, one rule
+# Losses of the difference d = y - t: MSE (Eq. 28) and Huber (Eq. 29), one rule
 
 class DiffConfig(NamedTuple):
     reduction: str
@@ -70,7 +70,7 @@ def _difference(y, t):
 
 
 def difference_forward(y, t, cfg: DiffConfig):
-    """``(*S), (*S) -> ()`` or ``(*S)``: the reduced ``d^2 / 2`` (MSE, Eq. 9), or Huber's
+    """``(*S), (*S) -> ()`` or ``(*S)``: the reduced ``d^2 / 2`` (MSE, Eq. 28), or Huber's
     ``d^2 / 2`` where ``|d| < delta``, else ``delta (|d| - delta/2)``; ``d = y - t``."""
     d = _difference(y, t)
     if cfg.delta is None:

@@ -1,4 +1,4 @@
-r"""Lp-norm pooling (L2 pooling for ``p = 2``, asked for in 004).
+r"""Lp-norm pooling (L2 pooling for ``p = 2``; ``docs/derivation.md``, Eq. 17-18).
 
 Shapes: ``x`` is ``(N, C, *L)``, the output ``y`` and the deltas are ``(N, C, *O)``.
 
@@ -6,7 +6,7 @@ Forward, the p-norm of each window (zero padding adds nothing)::
 
     y[n, c, o] = (sum_t |x_pad[n, c, o*s + t]|^p)^(1/p)
 
-Backward (DESIGN.md; ``d y / d x = x |x|^(p-2) / y^(p-1)`` for each element of the window)::
+Backward (Eq. 18; ``d y / d x = x |x|^(p-2) / y^(p-1)`` for each element of the window)::
 
     dE/dx[n, c, p'] = sign(x) |x|^(p-1) * sum_{o : p' in window o} delta[n, c, o] / y[n, c, o]^(p-1)
 

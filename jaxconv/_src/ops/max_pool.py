@@ -3,8 +3,8 @@ r"""Max pooling: the forward pass remembers the winning unit, the backward pass 
 Shapes: ``x`` is ``(N, C, *L)``, the output ``y`` and the deltas are ``(N, C, *O)``; a window has
 ``K = prod(window)`` taps in row-major order (see :mod:`jaxconv._windows`).
 
-Forward (004: "during max pooling you have to maintain the index of max unit in forward
-propagation")::
+Forward (``docs/derivation.md``, Eq. 11): the pass keeps the index of the winning unit of
+each window::
 
     y[n, c, o]   = max_t   x_pad[n, c, o*s + t*d]
     idx[n, c, o] = argmax_t x_pad[n, c, o*s + t*d]        (an int8 tap number for K <= 127)
@@ -15,13 +15,14 @@ output is NaN and the delta goes to the last NaN of the window, as PyTorch's ker
 taps are ``-inf`` and never win; a window whose real elements are all ``-inf`` gives ``-inf`` and
 its delta goes to its first real element (PyTorch again).
 
-Backward (000, "Pooling Layer"; 004): each delta goes to its window's winning unit only, and
+Backward (Eq. 12): each delta goes to its window's winning unit only, and
 overlapping windows accumulate::
 
     dE/dx[n, c, p] = sum_{o, t : o*s + t*d - lo = p}  [idx[n, c, o] == t] * delta[n, c, o]
 
 computed without scatter or atomics: for each tap ``t`` the deltas whose winner is ``t`` are put
-back where tap ``t`` was read (:func:`jaxconv._windows.fold`), deterministic on every backend.
+back where tap ``t`` was read (:func:`jaxconv._src.core.windows.fold`), deterministic on every
+backend.
 
 Residual: ``idx`` only (one byte per output element), never the input.
 """
@@ -64,8 +65,8 @@ def route(delta, idx, cfg: _windows.Window):
 
     Tiling windows: one select per input element (``idx == its tap``) on the blocks laid side
     by side (no sums). Otherwise: per tap the deltas it won, folded back
-    (:func:`jaxconv._windows.fold`); an input that wins several windows sums their deltas, in
-    float32 for 16-bit inputs, rounded once.
+    (:func:`jaxconv._src.core.windows.fold`); an input that wins several windows sums their
+    deltas, in float32 for 16-bit inputs, rounded once.
     """
     if _windows.tiles(cfg):
         hit = _windows.tiled(idx) == _windows.tap_grid(cfg, idx.dtype)

@@ -1,9 +1,9 @@
-r"""The equations of the source documents executed literally, with NumPy loops (an oracle).
+r"""The equations of ``docs/derivation.md`` executed literally, with NumPy loops (an oracle).
 
 For small inputs only: every function loops over output positions and window taps exactly as the
-index sums are written (000 Eq. 7, 13, 20; the pooling rules of 000 and 004; the MLP rule of 003),
+index sums are written (Eq. 1, 4, 5; the pooling rules, Eq. 11-20; the dense rule, Eq. 26),
 in float64, and returns NumPy arrays. The tests compare the hand-written VJPs with these, and
-readers can step through Eq. 13 and Eq. 21 here. Argument normalisation (padding forms, output
+readers can step through Eq. 4 and Eq. 5 here. Argument normalisation (padding forms, output
 sizes, ``ceil_mode``) is shared with the library; the arithmetic is not.
 
 Layout as everywhere in jaxconv: activations ``(N, C, *S)``, kernels ``(D, C // groups, *K)``.
@@ -58,7 +58,7 @@ def _conv_setup(x, w, b, stride, padding, dilation, groups, flip, padding_mode="
 
 def conv_forward(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
                  padding_mode="zeros"):
-    """Eq. 7 (Eq. 4 with channels):
+    """Eq. 1:
     ``y[n,d,i] = sum_c sum_m w[d,c,m] x_pad[n,c,i*s+m*r] + b[d]``."""
     x, w, b, cfg, xp, outs = _conv_setup(x, w, b, stride, padding, dilation, groups, flip,
                                          padding_mode)
@@ -81,8 +81,8 @@ def conv_backward(x, w, delta, *, stride=1, padding="VALID", dilation=1, groups=
                   padding_mode="zeros"):
     """Returns ``(dE/dx, dE/dw, dE/db)`` for deltas ``(N, D, *O)``.
 
-    * Eq. 13: ``dE/dw[d,c,m] = sum_{n,i} delta[n,d,i] * x_pad[n,c,i*s+m*r]``;
-    * Eq. 20: ``dE/dx_pad[n,c,p] = sum_{d,m} delta[n,d,(p-m*r)/s] * w[d,c,m]`` over the ``m`` for
+    * Eq. 4: ``dE/dw[d,c,m] = sum_{n,i} delta[n,d,i] * x_pad[n,c,i*s+m*r]``;
+    * Eq. 5: ``dE/dx_pad[n,c,p] = sum_{d,m} delta[n,d,(p-m*r)/s] * w[d,c,m]`` over the ``m`` for
       which ``(p - m*r)/s`` is an output index, then each padded position's value added to the
       input position it holds (cropped, for zero padding);
     * bias: ``dE/db[d] = sum_{n,i} delta[n,d,i]``.
@@ -95,7 +95,7 @@ def conv_backward(x, w, delta, *, stride=1, padding="VALID", dilation=1, groups=
     dg = d_ // cfg.groups
     ks = w_eff.shape[2:]
     dw = np.zeros_like(w_eff)
-    for d, c, m in itertools.product(range(d_), range(cg), _grid(ks)):           # Eq. 13
+    for d, c, m in itertools.product(range(d_), range(cg), _grid(ks)):           # Eq. 4
         g = d // dg
         acc = 0.0
         for n, i in itertools.product(range(n_), _grid(outs)):
@@ -103,7 +103,7 @@ def conv_backward(x, w, delta, *, stride=1, padding="VALID", dilation=1, groups=
             acc += delta[(n, d) + i] * xp[n, g * cg + c][p]
         dw[(d, c) + m] = acc
     dxp = np.zeros_like(xp)
-    for n, c, p in itertools.product(range(n_), range(c_), _grid(xp.shape[2:])):  # Eq. 20
+    for n, c, p in itertools.product(range(n_), range(c_), _grid(xp.shape[2:])):  # Eq. 5
         g, cc = divmod(c, cg)
         acc = 0.0
         for d in range(g * dg, (g + 1) * dg):
@@ -200,7 +200,7 @@ def avg_pool_forward(x, window, stride=None, padding="VALID", ceil_mode=False,
 
 def avg_pool_backward(x, delta, window, stride=None, padding="VALID", ceil_mode=False,
                       count_include_pad=True, *, divisor_override=None):
-    """004: every element of a window receives ``delta / m``; overlapping windows accumulate."""
+    """Eq. 16: every element of a window receives ``delta / m``; overlapping windows accumulate."""
     x, delta = _f64(x), _f64(delta)
     cfg = _windows.pool_config("textbook.avg_pool", x, window, stride, padding, ceil_mode)
     dx = np.zeros_like(x)
@@ -243,7 +243,7 @@ def lp_pool_backward(x, delta, window, p=2.0, stride=None, padding="VALID", ceil
 
 
 def activation_backward(name, x, delta):
-    """Eq. 21's ``f'(x)`` factor: ``delta * f'(x)`` for relu, sigmoid, tanh."""
+    """Eq. 21's ``f'(x)`` factor (Eq. 22-24): ``delta * f'(x)`` for relu, sigmoid, tanh."""
     x, delta = _f64(x), _f64(delta)
     if name == "relu":
         return delta * (x > 0)
@@ -257,8 +257,8 @@ def activation_backward(name, x, delta):
 
 
 def dense_backward(x, w, delta):
-    """003's MLP rule, as loops: ``dx[n,i] = sum_j delta[n,j] w[i,j]``, ``dw[i,j] = sum_n x[n,i]
-    delta[n,j]``, ``db[j] = sum_n delta[n,j]``."""
+    """Eq. 26, the MLP rule, as loops: ``dx[n,i] = sum_j delta[n,j] w[i,j]``,
+    ``dw[i,j] = sum_n x[n,i] delta[n,j]``, ``db[j] = sum_n delta[n,j]``."""
     x, w, delta = _f64(x), _f64(w), _f64(delta)
     n_, i_ = x.shape
     j_ = w.shape[1]
@@ -271,7 +271,7 @@ def dense_backward(x, w, delta):
 
 
 def mse_backward(y, t, reduction="sum"):
-    """Eq. 9: ``dE/dy_p = y_p - t_p`` (divided by the element count for "mean")."""
+    """Eq. 28: ``dE/dy_p = y_p - t_p`` (divided by the element count for "mean")."""
     y, t = _f64(y), _f64(t)
     return (y - t) / (y.size if reduction == "mean" else 1)
 
@@ -354,7 +354,7 @@ def conv_transpose_forward(x, w, b=None, *, stride=1, padding=0, output_padding=
                            groups=1):
     """``y[n, o, i*s + m*r - lo] += x[n, c, i] * w[c, o', m]`` over every input position ``i``,
     tap ``m`` and channel ``c`` of ``o``'s group: each input scatters the kernel (PyTorch's
-    transposed convolution, the convolution's Eq. 20 run forward)."""
+    transposed convolution, the convolution's Eq. 5 run forward, Eq. 9)."""
     x, w, b = _f64(x), _f64(w), _f64(b)
     pairs, shape = _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups)
     y = np.zeros(shape)

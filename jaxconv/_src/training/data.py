@@ -27,6 +27,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxconv._src.core import args as _args
+
 
 class Dataset(NamedTuple):
     x_train: np.ndarray
@@ -176,8 +178,7 @@ def random_shift(max_shift: int):
     """A training-batch augmentation for :func:`jaxconv.train.fit`: shift every example along its
     last (spatial) axis by a uniform random integer in ``[-max_shift, max_shift]``, filling with
     zeros. For MNIST-1D this mirrors the random translation that generates the data."""
-    if max_shift < 0:
-        raise ValueError(f"jaxconv.data.random_shift: `max_shift` (={max_shift}) must be >= 0.")
+    _args.check_int("data.random_shift", "max_shift", max_shift, minimum=0)
 
     def shift(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
         s = rng.integers(-max_shift, max_shift + 1, size=len(x))

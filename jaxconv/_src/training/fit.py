@@ -34,6 +34,7 @@ import numpy as np
 import optax
 
 import jaxconv
+from jaxconv._src.core import args as _args
 from jaxconv._src.nn.models import Model, param_count
 from jaxconv._src.training import checkpoint as ckpt
 from jaxconv._src.training import distributed as dist
@@ -70,8 +71,10 @@ def make_optimizer(name: str = "adam", lr: float = 1e-3, *, momentum: float = 0.
     if schedule not in SCHEDULES:
         raise ValueError(f"jaxconv.train: unknown schedule {schedule!r}; choose one of "
                          f"{', '.join(SCHEDULES)}.")
-    if not lr > 0:
-        raise ValueError(f"jaxconv.train: `lr` (={lr!r}) must be positive.")
+    lr = _args.check_number("train", "lr", lr, low=0, low_open=True, expect="a positive number")
+    _args.check_number("train", "momentum", momentum, low=0)
+    _args.check_number("train", "weight_decay", weight_decay, low=0)
+    _args.check_int("train", "warmup_steps", warmup_steps, minimum=0)
     if schedule == "constant":
         rate = lr
     elif total_steps is None or total_steps < 1:
@@ -102,9 +105,7 @@ def _all_finite(tree) -> jax.Array:
 def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=jaxconv,
                     on_nonfinite: str = "stop") -> Callable:
     """``step(state, x, y) -> (state, loss)``; not jitted here (``fit`` jits it once)."""
-    if on_nonfinite not in ("stop", "skip"):
-        raise ValueError(f"jaxconv.train: `on_nonfinite` (={on_nonfinite!r}) must be 'stop' or "
-                         "'skip'.")
+    _args.check_choice("train", "on_nonfinite", on_nonfinite, ("stop", "skip"))
     grad_fn = jax.value_and_grad(loss_fn(model, ops), has_aux=True)
 
     def step(state: TrainState, x, y):
@@ -257,8 +258,7 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     if not 1 <= batch_size <= n:
         raise ValueError(f"jaxconv.train: `batch_size` (={batch_size}) must be between 1 and the "
                          f"number of training examples ({n}).")
-    if epochs < 1:
-        raise ValueError(f"jaxconv.train: `epochs` (={epochs}) must be at least 1.")
+    _args.check_int("train", "epochs", epochs, minimum=1)
     steps_per_epoch = n // batch_size
     total_steps = epochs * steps_per_epoch
     opt = make_optimizer(optimizer, lr, momentum=momentum, weight_decay=weight_decay,

@@ -1,0 +1,108 @@
+"""The package's shape: every public op follows one template, its autodiff twin has the same
+signature and no custom rule, the layers import one way, and every citation resolves."""
+
+import importlib
+import inspect
+import pathlib
+import re
+
+import jax
+import jax.numpy as jnp
+import pytest
+
+import jaxconv as jc
+from jaxconv._src.tools import grid as _grid
+
+ROOT = pathlib.Path(jc.__file__).parent
+OPS = [name for name in jc.__all__ if inspect.isfunction(getattr(jc, name))]
+
+
+def test_the_public_face_lists_every_op_and_module():
+    assert len(OPS) >= 19
+    modules = {name for name in jc.__all__ if inspect.ismodule(getattr(jc, name))}
+    assert modules == {"autodiff", "textbook"}
+    assert set(OPS) == set(jc.autodiff.__all__)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_each_op_is_a_top_level_def_with_its_real_signature(name):
+    f = getattr(jc, name)
+    assert f.__qualname__ == f.__name__ == name
+    assert inspect.getsource(f).startswith(f"def {name}(")
+    params = inspect.signature(f).parameters.values()
+    assert not [p for p in params if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    assert "Args:" in f.__doc__ and "Returns:" in f.__doc__ and "Eq. " in f.__doc__
+    assert f.__module__.startswith("jaxconv._src.ops.")
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_each_autodiff_twin_has_the_same_signature_and_source(name):
+    f, twin = getattr(jc, name), getattr(jc.autodiff, name)
+    assert twin is not f
+    assert inspect.signature(twin) == inspect.signature(f)
+    assert twin.__qualname__ == name and twin.__doc__ == f.__doc__
+    assert inspect.getsource(twin) == inspect.getsource(f)
+
+
+@pytest.mark.parametrize("op", _grid.OPS)
+def test_autodiff_twins_run_no_custom_rule_and_the_ops_do(op):
+    case = _grid.cases(op)[0]
+    inputs = [jnp.asarray(a) for a in case.inputs()]
+
+    def jaxpr(ops):
+        return str(jax.make_jaxpr(case.fn(ops))(*inputs))
+    assert "custom_vjp_call" in jaxpr(jc)
+    assert "custom_vjp_call" not in jaxpr(jc.autodiff)
+
+
+def test_public_import_paths_keep_working():
+    for path in ("jaxconv.autodiff", "jaxconv.textbook", "jaxconv.models", "jaxconv.layers",
+                 "jaxconv.train", "jaxconv.data", "jaxconv.checkpoint", "jaxconv.distributed"):
+        module = importlib.import_module(path)
+        for name in module.__all__:
+            assert hasattr(module, name), (path, name)
+    from jaxconv.models import lenet5
+    from jaxconv.train import fit
+    assert callable(lenet5) and callable(fit)
+
+
+def _sources(*folders):
+    for folder in folders:
+        yield from sorted((ROOT / folder).rglob("*.py"))
+
+
+def test_rules_live_under_src_and_imports_flow_one_way():
+    """No module with a custom_vjp sits directly in jaxconv/; core imports nothing above it,
+    ops nothing above ops, nn nothing from training or tools, training nothing from tools."""
+    holders = [p for p in ROOT.rglob("*.py") if ".defvjp(" in p.read_text()]
+    assert len(holders) >= 10
+    for path in holders:
+        assert path.parent.parent.name == "_src", path            # jaxconv/_src/<tier>/
+    above = {"core": ("ops", "nn", "training", "tools"), "ops": ("nn", "training", "tools"),
+             "nn": ("training", "tools"), "training": ("tools",)}
+    for tier, forbidden in above.items():
+        for path in _sources(f"_src/{tier}"):
+            text = path.read_text()
+            for other in forbidden:
+                pattern = rf"^\s*(from|import) jaxconv\._src\.{other}\b"
+                assert not re.search(pattern, text, re.M), (path, other)
+            if tier in ("core", "ops"):
+                assert not re.search(r"^\s*(import jaxconv\b|from jaxconv import)", text, re.M), path
+
+
+def test_no_file_cites_what_users_do_not_have():
+    pattern = re.compile(r"\b00[0-4]\b|DESIGN\.md|seeds/")
+    for path in ROOT.rglob("*.py"):
+        assert not pattern.search(path.read_text()), path
+
+
+def test_every_cited_equation_is_in_the_derivation():
+    doc = (ROOT.parent / "docs" / "derivation.md").read_text()
+    defined = {int(n) for n in re.findall(r"\(Eq\. (\d+)\)", doc)}
+    assert defined == set(range(1, max(defined) + 1))          # numbered without gaps
+    assert "## References" in doc and "Kafunah" in doc
+    cited = set()
+    for path in ROOT.rglob("*.py"):
+        for group in re.findall(r"Eq\. ?(\d+(?:\s*[-,]\s*\d+)*)", path.read_text()):
+            cited |= {int(n) for n in re.findall(r"\d+", group)}
+    assert cited and cited <= defined, sorted(cited - defined)
