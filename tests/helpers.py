@@ -6,6 +6,9 @@
 * ``torch`` is the imported module or ``None``; ``needs_torch`` skips a test without it.
 """
 
+import jax
+import jax.numpy as jnp
+import jax.test_util  # noqa: F401  (check_vjp)
 import numpy as np
 import pytest
 
@@ -35,3 +38,27 @@ def assert_rel_close(actual, expected, rtol=RTOL, what=""):
                                                                           expected.dtype)
     err = rel_err(actual, expected)
     assert err <= rtol, f"{what}: max rel err {err:.3e} > {rtol:g}"
+
+
+def compiled_vjp(f):
+    """``(args, ct) -> (f(*args), vjp of ct)``, compiled once: the forward and the pullback of
+    any inputs and cotangent of the same shapes."""
+    return jax.jit(lambda args, ct: (lambda out, pull: (out, pull(ct)))(*jax.vjp(f, *args)))
+
+
+def check_grads_rev(f, args, order=2, vjp=None):
+    """``jax.test_util.check_grads(f, args, order, modes=["rev"])``: the same recursion of
+    ``jax.test_util.check_vjp`` (a random tangent's central difference against the VJP of a
+    random cotangent, then the same for ``x -> vjp(f, x)(f(x))`` at the next order), with every
+    function it differentiates compiled once (``vjp``: ``compiled_vjp(f)``, if already built)
+    instead of re-traced at each evaluation."""
+    args = tuple(args)
+    vjp = compiled_vjp(f) if vjp is None else vjp
+    ct0 = jax.tree.map(jnp.zeros_like, jax.eval_shape(f, *args))
+    jax.test_util.check_vjp(lambda *a: vjp(a, ct0)[0],
+                            lambda *a: (vjp(a, ct0)[0], lambda ct: vjp(a, ct)[1]), args)
+    if order > 1:
+        def f_vjp(*a):
+            out, pullback = jax.vjp(f, *a)
+            return pullback(out)
+        check_grads_rev(f_vjp, args, order - 1)

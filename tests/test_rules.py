@@ -2,7 +2,8 @@
 
 1. equal to ``jax.vjp`` of :mod:`jaxconv.autodiff` (the plain lax forward) in float64, 1e-12 relative;
 2. equal to the loop-level oracle :mod:`jaxconv.textbook`;
-3. equal to finite differences, to second order (``check_grads(order=2, modes=["rev"])``);
+3. equal to finite differences, to second order (``check_grads(order=2, modes=["rev"])``'s
+   checks, each level compiled once: ``helpers.check_grads_rev``);
 
 and unchanged under ``jit`` and under ``vmap`` (per-example gradients).
 """
@@ -11,24 +12,35 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_grads
 
 import jaxconv as jc
 from jaxconv._src.tools import grid as _grid
 from jaxconv._src.tools.lowering import forced_ops
 
-from helpers import assert_rel_close
+from helpers import assert_rel_close, check_grads_rev, compiled_vjp
 
-CASES = [c for op in _grid.OPS for c in _grid.cases(op)]
+CASES = [pytest.param(c, id=c.id) for op in _grid.OPS for c in _grid.cases(op)]
 EXHAUSTIVE = [c for op in ("conv", "max_pool", "avg_pool", "lp_pool")
               for c in _grid.cases(op, exhaustive=True)]
+_COMPILED = {}
+
+
+def _compiled(case, ops):
+    """``compiled_vjp(case.fn(ops))``, built once per case (and process) for jaxconv and
+    jaxconv.autodiff: the tests of a case that run in one worker share it."""
+    if ops is not jc and ops is not jc.autodiff:     # a forced lowering: its own function
+        return compiled_vjp(case.fn(ops))
+    key = (case.id, ops.__name__)
+    if key not in _COMPILED:
+        _COMPILED[key] = compiled_vjp(case.fn(ops))
+    return _COMPILED[key]
 
 
 def _vjps(case, ops, inputs, ct, jit=True):
-    def run(*inputs):
-        out, vjp = jax.vjp(case.fn(ops), *inputs)
-        return out, vjp(ct)
-    return (jax.jit(run) if jit else run)(*inputs)
+    if jit:
+        return _compiled(case, ops)(tuple(inputs), ct)
+    out, vjp = jax.vjp(case.fn(ops), *inputs)
+    return out, vjp(ct)
 
 
 def _cotangent(case, inputs, seed=7):
@@ -48,7 +60,7 @@ def _check_against_autodiff(case, ops=jc):
     return inputs, ct, out, grads
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", CASES)
 def test_vjp_equals_autodiff_textbook_and_eager(case):
     """Under jit, equal to jax.vjp through jaxconv.autodiff and to the textbook loops; and the
     jitted result equals the eager (op-by-op) one."""
@@ -69,13 +81,13 @@ def test_vjp_equals_autodiff_exhaustive(case):
     _check_against_autodiff(case)
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", CASES)
 def test_finite_differences_to_second_order(case):
     inputs = [jnp.asarray(a) for a in case.inputs()]
-    check_grads(jax.jit(case.fn(jc)), inputs, order=2, modes=["rev"])
+    check_grads_rev(case.fn(jc), inputs, order=2, vjp=_compiled(case, jc))
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", CASES)
 def test_vmap_per_example_gradients(case):
     """``vmap(grad(f))`` over a stack of 3 input sets equals the 3 gradients taken one by one."""
     stacks = [case.inputs(seed=s) for s in range(3)]
@@ -84,9 +96,9 @@ def test_vmap_per_example_gradients(case):
     f = case.fn(jc)
     grad = jax.grad(lambda *a: jnp.sum(f(*a) * ct), argnums=tuple(range(len(batched))))
     per_example = jax.jit(jax.vmap(grad))(*batched)
-    one_by_one = jax.jit(grad)
-    for k, parts in enumerate(stacks):
-        for g_batched, g_one in zip(per_example, one_by_one(*[jnp.asarray(a) for a in parts])):
+    for k, parts in enumerate(stacks):             # one by one: the case's compiled VJP
+        _, one_by_one = _compiled(case, jc)(tuple(jnp.asarray(a) for a in parts), ct)
+        for g_batched, g_one in zip(per_example, one_by_one):
             assert_rel_close(g_batched[k], g_one, what=f"vmap example {k}")
 
 

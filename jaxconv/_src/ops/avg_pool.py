@@ -37,21 +37,22 @@ class AvgConfig(NamedTuple):
     window: _windows.Window
     count_include_pad: bool
     divisor_override: int | None
+    divisor: float | tuple[float, ...]   # m: one float when uniform, else one per output (flat)
 
 
-def divisor(cfg: AvgConfig):
-    """The ``m[o]`` of the forward: a Python float when uniform, else a static ``(1, 1, *O)``."""
-    if cfg.divisor_override is not None:
-        return float(cfg.divisor_override)
-    m = _windows.window_sizes(cfg.window, include_pad=cfg.count_include_pad)
-    return float(m.flat[0]) if (m == m.flat[0]).all() else m
+def _divisor(cfg: AvgConfig, dtype):
+    """The ``m[o]`` of the forward in ``dtype``: a scalar, or a static ``(1, 1, *O)`` array."""
+    m = cfg.divisor
+    if isinstance(m, float):
+        return np.asarray(m, dtype)
+    return np.asarray(m, dtype).reshape((1, 1) + cfg.window.out_sizes)
 
 
 def forward(x, cfg: AvgConfig):
     """``(N, C, *L) -> (N, C, *O)``, summed in float32 for 16-bit inputs."""
     acc = _args.acc_dtype(x.dtype)
     s = _windows.window_sum(_windows.pad(x.astype(acc), cfg.window, 0), cfg.window)
-    return (s / np.asarray(divisor(cfg), acc)).astype(x.dtype)
+    return (s / _divisor(cfg, acc)).astype(x.dtype)
 
 
 def spread(delta, cfg: AvgConfig):
@@ -59,7 +60,7 @@ def spread(delta, cfg: AvgConfig):
 
     (:func:`jaxconv._src.core.windows.window_sum_transpose`)."""
     acc = _args.acc_dtype(delta.dtype)
-    g = delta.astype(acc) / np.asarray(divisor(cfg), acc)
+    g = delta.astype(acc) / _divisor(cfg, acc)
     return _windows.window_sum_transpose(g, cfg.window).astype(delta.dtype)
 
 
@@ -89,7 +90,12 @@ def avg_config(x, window, stride, padding, ceil_mode, count_include_pad,
     _args.check_bool(op, "count_include_pad", count_include_pad)
     divisor_override = _args.check_int(op, "divisor_override", divisor_override, minimum=1,
                                        optional=True)
-    return AvgConfig(win, count_include_pad, divisor_override)
+    if divisor_override is not None:
+        m = float(divisor_override)
+    else:
+        sizes = _windows.window_sizes(win, include_pad=count_include_pad).ravel()
+        m = float(sizes[0]) if (sizes == sizes[0]).all() else tuple(sizes.tolist())
+    return AvgConfig(win, count_include_pad, divisor_override, m)
 
 
 def avg_pool(x, window, stride=None, padding="VALID", ceil_mode=False, count_include_pad=True,
