@@ -4,6 +4,11 @@ Every op is a pure function whose gradient is a ``jax.custom_vjp`` rule encoding
 formulas (derived in ``docs/derivation.md``, cited by equation number in each docstring).
 :mod:`jaxconv.autodiff` holds the same ops without custom rules; :mod:`jaxconv.textbook` holds
 loop-level reference implementations.
+
+The rules are reverse-mode only: ``jax.grad``, ``jax.vjp`` and reverse-over-reverse (for
+example Hessian-vector products, ``jax.grad(lambda w: jnp.vdot(jax.grad(f)(w), v))``) work;
+``jax.jvp``, ``jax.jacfwd`` and ``jax.hessian`` raise JAX's "can't apply forward-mode autodiff
+(jvp) to a custom_vjp function". Use :mod:`jaxconv.autodiff` for forward mode.
 """
 
 from jaxconv import autodiff as autodiff  # noqa: E402  (after the ops it twins)

@@ -18,6 +18,7 @@ from jaxconv._src.training.fit import loss_fn as loss_fn
 from jaxconv._src.training.fit import make_eval_step as make_eval_step
 from jaxconv._src.training.fit import make_optimizer as make_optimizer
 from jaxconv._src.training.fit import make_train_step as make_train_step
+from jaxconv._src.training.fit import prepare_run_dir as prepare_run_dir
 from jaxconv._src.training.fit import summary_line as summary_line
 from jaxconv._src.training.fit import versions as versions
 
@@ -37,6 +38,7 @@ __all__ = [
     "make_eval_step",
     "make_optimizer",
     "make_train_step",
+    "prepare_run_dir",
     "summary_line",
     "versions",
 ]

@@ -18,6 +18,10 @@ import jaxconv as jc
 
 from helpers import RTOL
 
+# Sizes that may be empty: batch N = 0, channels C = 0 and size-0 spatial axes are legal shapes;
+# every op either handles them (empty results, zero gradients) or rejects them clearly.
+EMPTY_OR_SMALL = st.sampled_from([0, 1, 1, 2])
+
 
 def padding_forms(n):
     small = st.integers(0, 3)
@@ -62,14 +66,14 @@ def compare_with_autodiff(f, f_ad, args):
 def conv_configs(draw):
     n = draw(st.integers(1, 3))
     groups = draw(st.integers(1, 3))
-    c = groups * draw(st.integers(1, 2))
-    d = groups * draw(st.integers(1, 2))
-    sizes = draw(st.tuples(*[st.integers(1, 7)] * n))
+    c = groups * draw(EMPTY_OR_SMALL)
+    d = groups * draw(EMPTY_OR_SMALL)
+    sizes = draw(st.tuples(*[st.integers(0, 7)] * n))
     kernel = draw(st.tuples(*[st.integers(1, 4)] * n))
     kw = dict(stride=draw(per_axis(n, 1, 3)), dilation=draw(per_axis(n, 1, 3)),
               padding=draw(padding_forms(n)), groups=groups, flip=draw(st.booleans()),
               padding_mode=draw(st.sampled_from(["zeros", "reflect", "replicate", "circular"])))
-    shapes = [(draw(st.integers(1, 2)), c) + sizes, (d, c // groups) + kernel]
+    shapes = [(draw(EMPTY_OR_SMALL), c) + sizes, (d, c // groups) + kernel]
     if draw(st.booleans()):
         shapes.append((d,))
     return shapes, kw
@@ -92,8 +96,8 @@ def test_conv_random_configurations(config):
 def conv_transpose_configs(draw):
     n = draw(st.integers(1, 3))
     groups = draw(st.integers(1, 3))
-    c_in = groups * draw(st.integers(1, 2))
-    c_out_g = draw(st.integers(1, 2))
+    c_in = groups * draw(EMPTY_OR_SMALL)
+    c_out_g = draw(EMPTY_OR_SMALL)
     small = st.integers(0, 2)
     kw = dict(stride=draw(per_axis(n, 1, 3)), dilation=draw(per_axis(n, 1, 2)),
               padding=draw(st.one_of(small, st.tuples(*[small] * n),
@@ -101,7 +105,7 @@ def conv_transpose_configs(draw):
               output_padding=draw(per_axis(n, 0, 2)), groups=groups)
     sizes = draw(st.tuples(*[st.integers(1, 5)] * n))
     kernel = draw(st.tuples(*[st.integers(1, 3)] * n))
-    shapes = [(draw(st.integers(1, 2)), c_in) + sizes, (c_in, c_out_g) + kernel]
+    shapes = [(draw(EMPTY_OR_SMALL), c_in) + sizes, (c_in, c_out_g) + kernel]
     if draw(st.booleans()):
         shapes.append((c_out_g * groups,))
     return shapes, kw
@@ -115,7 +119,7 @@ def test_conv_transpose_random_configurations(config):
 @st.composite
 def pool_configs(draw, op):
     n = draw(st.integers(1, 3))
-    sizes = draw(st.tuples(*[st.integers(1, 8)] * n))
+    sizes = draw(st.tuples(*[st.integers(0, 8)] * n))
     kw = dict(window=draw(per_axis(n, 1, 4)),
               stride=draw(st.one_of(st.none(), per_axis(n, 1, 3))),
               padding=draw(padding_forms(n)), ceil_mode=draw(st.booleans()))
@@ -127,7 +131,7 @@ def pool_configs(draw, op):
         kw["divisor_override"] = draw(st.sampled_from([None, None, 1, 3]))
     if op == "lp_pool":
         kw["p"] = draw(st.sampled_from([1.0, 2.0, 3.0, 1.5]))
-    return (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sizes, kw
+    return (draw(EMPTY_OR_SMALL), draw(st.sampled_from([0, 1, 3]))) + sizes, kw
 
 
 def _pool_test(op, config):
@@ -159,9 +163,9 @@ def test_lp_pool_random_configurations(config):
 @st.composite
 def adaptive_configs(draw):
     n = draw(st.integers(1, 3))
-    sizes = draw(st.tuples(*[st.integers(1, 7)] * n))
+    sizes = draw(st.tuples(*[st.integers(0, 7)] * n))
     out = draw(st.one_of(st.integers(1, 8), st.tuples(*[st.integers(1, 8)] * n)))
-    return (draw(st.integers(1, 2)), draw(st.integers(1, 3))) + sizes, out
+    return (draw(EMPTY_OR_SMALL), draw(st.sampled_from([0, 1, 3]))) + sizes, out
 
 
 @given(st.sampled_from(["adaptive_avg_pool", "adaptive_max_pool"]), adaptive_configs())
@@ -192,7 +196,7 @@ def test_max_unpool_random_configurations(config):
 
 @st.composite
 def dense_configs(draw):
-    n, i, o = draw(st.integers(0, 4)), draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    n, i, o = draw(st.integers(0, 4)), draw(st.integers(0, 6)), draw(st.integers(0, 6))
     w_in = draw(st.one_of(st.just(i), st.integers(1, 6)))           # sometimes mismatched
     shapes = [draw(st.sampled_from([(n, i), (n, i, 2), (i,)])), (w_in, o)]
     if draw(st.booleans()):

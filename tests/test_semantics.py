@@ -198,9 +198,12 @@ def test_lp_pool_zero_window_has_zero_gradient_not_nan():
         np.testing.assert_array_equal(g[..., :2], 0.0)
         np.testing.assert_allclose(g, textbook.lp_pool_backward(x, np.ones((1, 1, 2)), 2, p=p),
                                    rtol=1e-12)
-    # jax.grad of the plain formula is NaN there: the reason for the explicit rule
-    _, g_ad = grad_of(lambda v: jc.autodiff.lp_pool(v, 2, p=2.0), x)
-    assert np.isnan(g_ad[..., :2]).all()
+    # the plain forward guards its zero windows too (a naive sqrt(sum x^2) is NaN there)
+    for p in (1.0, 2.0, 3.0):
+        _, g_ad = grad_of(lambda v, p=p: jc.autodiff.lp_pool(v, 2, p=p), x)
+        np.testing.assert_array_equal(g_ad[..., :2], 0.0)
+    _, g_naive = grad_of(lambda v: jnp.sqrt(jnp.sum(v.reshape(1, 1, 2, 2) ** 2, -1)), x)
+    assert np.isnan(g_naive[..., :2]).all()
 
 
 def test_relu_at_zero_and_nan():

@@ -320,9 +320,13 @@ def test_cli_train_writes_the_summary(tmp_path, capsys):
         assert key in summary
     assert 0 <= summary["test_accuracy"] <= 1 and summary["epochs"] == 2
     assert "test accuracy" in capsys.readouterr().out
+    # resuming with another --epochs would change the learning-rate schedule: refused
     rc = cli.main(["train", "--data", "synthetic", "--epochs", "3", "--out", str(tmp_path),
                    "--resume"])
-    assert rc == 0 and json.loads((tmp_path / "summary.json").read_text())["epochs"] == 3
+    assert rc == 1 and "epochs=2, but this run has epochs=3" in capsys.readouterr().err
+    rc = cli.main(["train", "--data", "synthetic", "--epochs", "2", "--out", str(tmp_path),
+                   "--resume"])                 # a finished run: nothing left to train
+    assert rc == 0 and json.loads((tmp_path / "summary.json").read_text())["epochs"] == 2
 
 
 def test_cli_reports_errors_cleanly(tmp_path, capsys):

@@ -201,6 +201,9 @@ def check_conv_arrays(op: str, x, w, b, w_layout: str) -> int:
         raise ValueError(f"jaxconv.{op}: `w` must be {w_layout} with 1, 2 or 3 spatial axes; "
                          f"got shape {tuple(w.shape)}.")
     n = w.ndim - 2
+    if 0 in w.shape[2:]:
+        raise ValueError(f"jaxconv.{op}: `w` has a kernel of size 0 (shape {tuple(w.shape)}); "
+                         "every kernel axis needs at least one tap.")
     if x.ndim != w.ndim:
         raise ValueError(f"jaxconv.{op}: `x` must be (N, C, *spatial) with {n} spatial axes to "
                          f"match `w` of shape {tuple(w.shape)}; got `x` of shape {tuple(x.shape)}."

@@ -80,8 +80,8 @@ def check_forced(**methods: str) -> dict[str, str]:
 
 def _conv_default(x_shape, w_shape, win, groups, dtype, backend) -> ConvMethods:
     """The measured choice described in the module docstring."""
-    if backend != "cpu":
-        return ConvMethods("lax", "lax", "lax")
+    if backend != "cpu" or 0 in x_shape or 0 in w_shape:
+        return ConvMethods("lax", "lax", "lax")     # (XLA's convolutions handle empty axes)
     n = len(w_shape) - 2
     c, d, cg = x_shape[1], w_shape[0], w_shape[1]
     ck = cg * win.taps

@@ -290,6 +290,12 @@ def window_sum_transpose(g, cfg: Window):
     return fold([g] * cfg.taps, cfg)
 
 
+def window_max(xp, cfg: Window):
+    """Windowed maximum of a padded input: ``(N, C, *Lp) -> (N, C, *O)``."""
+    return lax.reduce_window(xp, np.array(-np.inf, xp.dtype), lax.max, (1, 1) + cfg.window,
+                             (1, 1) + cfg.stride, "VALID", window_dilation=(1, 1) + cfg.dilation)
+
+
 def window_sum(xp, cfg: Window):
     """Windowed sum of a padded input: ``(N, C, *Lp) -> (N, C, *O)``."""
     return lax.reduce_window(xp, np.array(0, xp.dtype), lax.add, (1, 1) + cfg.window,

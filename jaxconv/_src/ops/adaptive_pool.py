@@ -178,6 +178,10 @@ def adaptive_bins(op, x, output_size) -> Bins:
     """Validate ``x`` and ``output_size`` (``None``: the global pools' one bin per axis)."""
     _args.check_float(op, "x", x)
     n = _args.spatial_rank(op, x)
+    if 0 in x.shape[2:]:
+        raise ValueError(f"jaxconv.{op}: `x` has no elements on a spatial axis (shape "
+                         f"{tuple(x.shape)}); adaptive and global pooling need at least one "
+                         "per axis, as in PyTorch.")
     out = (1,) * n if output_size is None else _args.int_tuple(op, "output_size", output_size, n)
     return make_bins(tuple(int(s) for s in x.shape[2:]), out)
 

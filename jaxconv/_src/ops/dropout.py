@@ -46,6 +46,20 @@ def _dropout_bwd(rate, keep, delta):
 _dropout.defvjp(_dropout_fwd, _dropout_bwd)
 
 
+def _check_key(key) -> None:
+    """One PRNG key: a typed key of shape ``()`` or a legacy ``uint32[2]`` key."""
+    typed = hasattr(key, "dtype") and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key)
+    legacy = (hasattr(key, "dtype") and key.dtype == jnp.uint32 and tuple(key.shape) == (2,))
+    if typed and key.shape != ():
+        raise ValueError(f"jaxconv.dropout: `key` must be one PRNG key; got a batch of shape "
+                         f"{tuple(key.shape)}. Use jax.vmap over the keys, or pass key[0].")
+    if not (typed or legacy):
+        got = (f"{key.dtype}{list(key.shape)}" if hasattr(key, "dtype")
+               else f"{type(key).__name__} {key!r}")
+        raise TypeError(f"jaxconv.dropout: `key` must be a PRNG key (jax.random.key(seed)); got "
+                        f"{got}.")
+
+
 def dropout(x, rate, key):
     """Inverted dropout: zero each element with probability ``rate``, scale the rest by
     ``1 / (1 - rate)``; the backward pass applies the same mask and scale
@@ -66,6 +80,7 @@ def dropout(x, rate, key):
     """
     _args.check_float("dropout", "x", x)
     rate = _args.check_number("dropout", "rate", rate, low=0, high=1, high_open=True)
+    _check_key(key)
     if rate == 0:
         return x
     return _dropout(x, key, rate)

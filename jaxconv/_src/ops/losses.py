@@ -105,16 +105,18 @@ _difference_loss.defvjp(_difference_fwd, _difference_bwd)
 
 
 def _elementwise_loss(op, y, t, reduction, names=("y", "t"), hint="reshape one of them"):
-    """The checks every element-wise loss shares: floating ``y`` and ``t`` of one dtype and one
-    shape (no broadcasting), a known reduction."""
+    """The checks every element-wise loss shares: floating ``y`` and ``t`` (arrays or Python
+    floats) of one dtype and one shape (no broadcasting), a known reduction; returns them as
+    arrays."""
     yn, tn = names
-    _args.check_float(op, yn, y)
-    _args.check_float(op, tn, t)
+    y = _args.as_float_array(op, yn, y)
+    t = _args.as_float_array(op, tn, t)
     _args.check_same_dtype(op, **{yn: y, tn: t})
     if y.shape != t.shape:
         raise ValueError(f"jaxconv.{op}: `{yn}` {tuple(y.shape)} and `{tn}` {tuple(t.shape)} must "
                          f"have the same shape (no broadcasting); {hint}.")
     _check_reduction(op, reduction)
+    return y, t
 
 
 def mse(y, t, reduction="sum"):
@@ -135,8 +137,8 @@ def mse(y, t, reduction="sum"):
       >>> jc.mse(jnp.array([1.0, 2.0]), jnp.array([0.0, 0.0]))
       Array(2.5, dtype=float32)
     """
-    _elementwise_loss("mse", y, t, reduction,
-                      hint="one-hot encode class labels or reshape the targets")
+    y, t = _elementwise_loss("mse", y, t, reduction,
+                             hint="one-hot encode class labels or reshape the targets")
     return _difference_loss(y, t, DiffConfig(reduction, jnp.dtype(y.dtype).name))
 
 
@@ -164,7 +166,7 @@ def huber(y, t, reduction="mean", *, delta=1.0):
       >>> jc.huber(jnp.array([0.5, 3.0]), jnp.array([0.0, 0.0]), "sum")
       Array(2.625, dtype=float32)
     """
-    _elementwise_loss("huber", y, t, reduction)
+    y, t = _elementwise_loss("huber", y, t, reduction)
     delta = _args.check_number("huber", "delta", delta, low=0, low_open=True,
                                expect="a positive number")
     return _difference_loss(y, t, DiffConfig(reduction, jnp.dtype(y.dtype).name, delta))
@@ -429,8 +431,8 @@ def sigmoid_binary_cross_entropy(logits, targets, reduction="mean"):
       >>> jc.sigmoid_binary_cross_entropy(jnp.zeros(2), jnp.ones(2))
       Array(0.6931472, dtype=float32)
     """
-    _elementwise_loss("sigmoid_binary_cross_entropy", logits, targets, reduction,
-                      names=("logits", "targets"))
+    logits, targets = _elementwise_loss("sigmoid_binary_cross_entropy", logits, targets,
+                                        reduction, names=("logits", "targets"))
     return _bce(logits, targets, ElementConfig(reduction, jnp.dtype(logits.dtype).name))
 
 

@@ -6,13 +6,18 @@ Forward, the p-norm of each window (zero padding adds nothing)::
 
     y[n, c, o] = (sum_t |x_pad[n, c, o*s + t]|^p)^(1/p)
 
+Computed as ``y = m (sum_t (|x_t| / m)^p)^(1/p)`` with ``m`` the window's largest magnitude, so
+that no power over- or underflows where the norm itself is representable (1e-30 and 1e30 alike).
+
 Backward (Eq. 18; ``d y / d x = x |x|^(p-2) / y^(p-1)`` for each element of the window)::
 
-    dE/dx[n, c, p'] = sign(x) |x|^(p-1) * sum_{o : p' in window o} delta[n, c, o] / y[n, c, o]^(p-1)
+    dE/dx[n, c, q] = sum_{o, t : tap t of window o reads q}
+                         delta[n, c, o] sign(x[q]) (|x[q]| / y[n, c, o])^(p-1)
 
-the window-independent factor ``sign(x)|x|^(p-1)`` (``= x |x|^(p-2)``, written so that ``x = 0``
-gives 0 for every ``p >= 1``) times the up-sampled ``delta / y^(p-1)``. Where ``y = 0`` (an all-zero
-window) the gradient is defined as 0: that window contributes nothing, and no NaN appears.
+each ratio ``|x| / y`` at most 1 (so the power cannot overflow), one part per tap folded back
+where that tap was read (``sign(x) |x|^(p-1) = x |x|^(p-2)``, and ``x = 0`` gives 0 for every
+``p >= 1``). Where ``y = 0`` (an all-zero window) the gradient is defined as 0: that window
+contributes nothing, and no NaN appears.
 
 For ``x >= 0`` (or even ``p``) this equals PyTorch's ``lp_pool``, which uses ``x^p`` rather than
 ``|x|^p`` and is therefore not a norm for odd ``p`` on negative inputs; and with ``ceil_mode``,
@@ -29,6 +34,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jaxconv._src.core import args as _args
 from jaxconv._src.core import windows as _windows
@@ -39,15 +45,20 @@ class LpConfig(NamedTuple):
     p: float
 
 
-def _abs_pow(x, p):
-    return x * x if p == 2 else jnp.abs(x) ** p
-
-
 def _norms(x, cfg: LpConfig):
-    """``(N, C, *L) -> (N, C, *O)`` window norms in the accumulation dtype (float32 for 16-bit)."""
-    xa = x.astype(_args.acc_dtype(x.dtype))
-    s = _windows.window_sum(_windows.pad(_abs_pow(xa, cfg.p), cfg.window, 0), cfg.window)
-    return jnp.sqrt(s) if cfg.p == 2 else s ** (1.0 / cfg.p)
+    """``(N, C, *L) -> (N, C, *O)`` window norms in the accumulation dtype (float32 for 16-bit),
+    scaled by each window's largest magnitude ``m``: ``y = m (sum_t (|x_t| / m)^p)^(1/p)``, so
+    that no power over- or underflows where the norm itself is representable. ``m`` enters as a
+    constant (``y`` does not depend on it), so ``jax.grad`` of this forward is Eq. 18 too."""
+    win = cfg.window
+    xp = _windows.pad(jnp.abs(x.astype(_args.acc_dtype(x.dtype))), win, 0)
+    m = lax.stop_gradient(_windows.window_max(xp, win))
+    nonzero = m > 0
+    scale = jnp.where(nonzero, m, 1)
+    s = _windows.sum_terms([(tap / scale) ** cfg.p for tap in _windows.taps(xp, win)])
+    s = jnp.where(nonzero, s, 1)                       # all-zero windows: y = 0, finite grads
+    root = jnp.sqrt(s) if cfg.p == 2 else s ** (1.0 / cfg.p)
+    return jnp.where(nonzero, m * root, 0)
 
 
 def forward(x, cfg: LpConfig):
@@ -56,16 +67,22 @@ def forward(x, cfg: LpConfig):
 
 
 def backward(x, y, delta, cfg: LpConfig):
-    """``x (N, C, *L), y (N, C, *O), delta (N, C, *O) -> (N, C, *L)``."""
+    """``x (N, C, *L), y (N, C, *O), delta (N, C, *O) -> (N, C, *L)``: per tap ``t``, the part
+    ``delta * sign(x_t) (|x_t| / y)^(p-1)`` (each ratio at most 1: no overflow), folded back
+    where tap ``t`` was read."""
     acc = _args.acc_dtype(x.dtype)
-    xa, ya, ga = x.astype(acc), y.astype(acc), delta.astype(acc)
-    p = cfg.p
-    denom = ya if p == 2 else ya ** (p - 1)
+    win, p = cfg.window, cfg.p
+    ya = y.astype(acc)
     nonzero = ya != 0                                  # y = 0: zero gradient, no 0/0
-    coef = jnp.where(nonzero, ga / jnp.where(nonzero, denom, 1), 0)
-    up = _windows.window_sum_transpose(coef, cfg.window)
-    factor = xa if p == 2 else jnp.sign(xa) * jnp.abs(xa) ** (p - 1)
-    return (factor * up).astype(x.dtype)
+    inv = jnp.where(nonzero, 1 / jnp.where(nonzero, ya, 1), 0)
+    d = delta.astype(acc)
+    parts = []
+    for tap in _windows.taps(_windows.pad(x.astype(acc), win, 0), win):
+        if p == 2:
+            parts.append(d * (tap * inv))              # sign(x) |x| / y = x / y
+        else:
+            parts.append(d * jnp.sign(tap) * (jnp.abs(tap) * inv) ** (p - 1))
+    return _windows.fold(parts, win).astype(x.dtype)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))

@@ -43,7 +43,7 @@ def _kept_indices(indices, cfg: UnpoolConfig):
     indices, deterministic on every backend, and its exact transpose a plain gather."""
     nb, c = indices.shape[:2]
     plane = int(np.prod(cfg.out_sizes, dtype=np.int64))
-    idx = indices.reshape(nb, c, -1).astype(jnp.int32)
+    idx = indices.reshape(nb, c, _args.prod(cfg.in_sizes)).astype(jnp.int32)
     idx = jnp.where((idx >= 0) & (idx < plane), idx, plane)
     pos = jnp.broadcast_to(jnp.arange(idx.shape[2], dtype=jnp.int32), idx.shape)
     last = jnp.full((nb, c, plane), -1, jnp.int32)
@@ -60,7 +60,7 @@ def _scatter(x, kept, cfg: UnpoolConfig):
     plane = int(np.prod(cfg.out_sizes, dtype=np.int64))
     flat = jnp.zeros((nb, c, plane), x.dtype)
     flat = flat.at[jnp.arange(nb)[:, None, None], jnp.arange(c)[None, :, None], kept].set(
-        x.reshape(nb, c, -1), mode="drop", unique_indices=True)
+        x.reshape(nb, c, _args.prod(cfg.in_sizes)), mode="drop", unique_indices=True)
     return flat.reshape((nb, c) + cfg.out_sizes)
 
 
@@ -86,7 +86,9 @@ def _max_unpool_fwd(x, indices, cfg):
 # zero for the values that were not written
 def _max_unpool_bwd(cfg, kept, delta):
     nb, c = delta.shape[:2]
-    dx = jnp.take_along_axis(delta.reshape(nb, c, -1), kept, axis=2, mode="fill", fill_value=0)
+    plane = _args.prod(cfg.out_sizes)
+    dx = jnp.take_along_axis(delta.reshape(nb, c, plane), kept, axis=2, mode="fill",
+                             fill_value=0)
     return dx.reshape(delta.shape[:2] + cfg.in_sizes), None
 
 

@@ -15,7 +15,6 @@ Prints a markdown table and exits 1 if any row is outside its tolerance.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from typing import NamedTuple
@@ -167,8 +166,8 @@ def _format_row(r: Row) -> str:
 
 def main(argv=None) -> int:
     from jaxconv._src.tools import grid as _grid
-
-    parser = argparse.ArgumentParser(prog="jaxconv check", description=__doc__.split("\n\n")[0])
+    from jaxconv._src.tools.cli import Parser
+    parser = Parser(prog="jaxconv check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", default=",".join(_grid.OPS),
                         help="comma-separated ops (default: all)")
     parser.add_argument("--dtype", default="f32,f64",
@@ -176,6 +175,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="two configurations per op")
     args = parser.parse_args(argv)
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
+    if not ops:
+        parser.error(f"--ops names no op; give some of {', '.join(_grid.OPS)}, or leave it out "
+                     "for all")
     unknown = [o for o in ops if o not in _grid.OPS]
     if unknown:
         parser.error(f"unknown op(s) {unknown}; choose from {', '.join(_grid.OPS)}")

@@ -26,6 +26,30 @@ RECIPES = {
 }
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (no usage block), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind, low, low_open=False):
+    """An argparse type: ``kind`` (int or float), finite, ``> low`` or ``>= low``."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an int' if kind is int else 'a number'}"
+                                             f", got {text!r}") from None
+        if value != value or value in (float("inf"), float("-inf")) or \
+                (value <= low if low_open else value < low):
+            raise argparse.ArgumentTypeError(f"must be {'>' if low_open else '>='} {low}, "
+                                             f"got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def _augmentation(spec: str):
     """``"none"`` or ``"shift:K"`` (random shifts of up to K samples along the last axis)."""
     from jaxconv._src.training import data
@@ -41,7 +65,7 @@ def _augmentation(spec: str):
 def train_main(argv=None) -> int:
     from jaxconv._src.nn import models
     from jaxconv._src.training import data as data_mod
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="jaxconv train", description="Train a model through jaxconv's hand-written rules "
         "(or jax.grad's, with --ops autodiff) and report test accuracy.")
     parser.add_argument("--data", default="mnist1d", choices=data_mod.DATASETS,
@@ -50,27 +74,31 @@ def train_main(argv=None) -> int:
                         "fashion-mnist)")
     parser.add_argument("--model", choices=sorted(models.MODELS), help="model (default: the "
                         "dataset's recipe: cnn1d for mnist1d, lenet5 for images)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--epochs", type=_number(int, 1))
+    parser.add_argument("--batch-size", type=_number(int, 1))
     parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
-    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--lr", type=_number(float, 0, low_open=True), help="learning rate")
     parser.add_argument("--schedule", choices=("constant", "cosine", "warmup_cosine"))
-    parser.add_argument("--weight-decay", type=float, help="adamw's decoupled weight decay")
-    parser.add_argument("--momentum", type=float, default=0.9, help="sgd momentum (0: plain)")
+    parser.add_argument("--weight-decay", type=_number(float, 0),
+                        help="adamw's decoupled weight decay")
+    parser.add_argument("--momentum", type=_number(float, 0), default=0.9,
+                        help="sgd momentum (0: plain)")
     parser.add_argument("--augment", help="none, or shift:K (random shifts of up to K samples "
                         "along the last axis; the mnist1d recipe uses shift:3)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=_number(int, 0), default=0)
     parser.add_argument("--ops", choices=("vjp", "autodiff"), default="vjp",
                         help="vjp: hand-written rules (default); autodiff: jax.grad's")
     parser.add_argument("--out", default=None, help="run directory: metrics.jsonl, "
                         "checkpoint.npz, summary.json")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run files already in --out (default: refuse)")
     parser.add_argument("--on-nonfinite", choices=("stop", "skip"), default="stop",
                         help="on a NaN/inf loss or gradient: stop naming the step, or skip it")
     parser.add_argument("--progress", action="store_true", help="show a progress bar (tqdm)")
-    parser.add_argument("--devices", type=int, default=None,
+    parser.add_argument("--devices", type=_number(int, 1), default=None,
                         help="number of devices to train on (default: every visible device)")
-    parser.add_argument("--model-parallel", type=int, default=1,
+    parser.add_argument("--model-parallel", type=_number(int, 1), default=1,
                         help="devices per model replica: conv/dense kernels split by output "
                         "channel (default 1: pure data parallelism)")
     parser.add_argument("--coordinator", default=None, help="multi-host: HOST:PORT of process 0")
@@ -83,6 +111,8 @@ def train_main(argv=None) -> int:
                         help="compile the train step with XLA's default options (by default, "
                         "on CPU, it uses Eigen convolutions instead of YNNPACK's: faster here)")
     args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in --out and --overwrite replaces it; pass one")
 
     from jaxconv._src.training import distributed
     multi = [args.coordinator, args.num_processes, args.process_id]
@@ -120,6 +150,7 @@ def train_main(argv=None) -> int:
                   "to use XLA's defaults)", flush=True)
         _, history = train.fit(model, ds, **recipe, momentum=args.momentum, seed=args.seed,
                                ops=ops, out_dir=args.out, resume=args.resume,
+                               overwrite=args.overwrite,
                                on_nonfinite=args.on_nonfinite, progress=args.progress,
                                data_name=args.data, augment=augment, xla_options=xla,
                                devices=args.devices, model_parallel=args.model_parallel)

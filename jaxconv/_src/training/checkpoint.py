@@ -5,9 +5,10 @@ key path (``params['conv0']['w']``), plus ``__meta__``, a uint8 array holding UT
 ``format``, ``version``, the caller's metadata (model name, step, ...), and the list of leaves with
 their shapes and dtypes. PRNG keys are stored as their raw ``uint32`` key data.
 
-Writing is atomic: the file is written next to its destination under a temporary name, flushed
-to disk, then renamed over the destination, so a run killed while saving leaves the previous
-checkpoint intact. Loading never executes code (``allow_pickle=False``) and validates everything
+Writing is atomic (:func:`atomic_write`): the file is written next to its destination under a
+temporary name, flushed to disk, then renamed over the destination and the folder synced, so a
+run killed while saving leaves the previous checkpoint intact. Loading never executes code
+(``allow_pickle=False``) and validates everything
 against a *template* pytree (e.g. a freshly initialised train state): the format and version,
 the set of leaves, each leaf's shape and dtype, and any metadata the caller requires to match.
 """
@@ -42,6 +43,50 @@ def _flatten(tree):
     return names, [leaf for _, leaf in leaves], treedef
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path, write) -> None:
+    """Create or replace ``path`` atomically: ``write(f)`` fills a temporary file beside it
+    (``<name>.<random>.tmp``), which is flushed to disk, given the mode a new file gets (0666
+    less the umask), and renamed over ``path``; the folder is then synced, so the rename itself
+    survives a crash. A kill at any moment leaves the old file or the new one, never a mix (and
+    at most a stale ``.tmp`` that :func:`remove_stale_temps` clears)."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:         # a platform without directory file descriptors
+        return
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def remove_stale_temps(folder, name) -> list[pathlib.Path]:
+    """Delete the temporary files a killed :func:`atomic_write` of ``folder/name`` left."""
+    stale = sorted(pathlib.Path(folder).glob(f"{name}.*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def save(path, tree, metadata: dict | None = None) -> None:
     """Write ``tree`` (a pytree of arrays and PRNG keys) and ``metadata`` to ``path`` atomically."""
     path = pathlib.Path(path)
@@ -56,18 +101,7 @@ def save(path, tree, metadata: dict | None = None) -> None:
     meta = {"format": FORMAT, "version": FORMAT_VERSION, "metadata": metadata or {},
             "leaves": listing}
     arrays[_META] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def read_metadata(path) -> dict:
@@ -90,12 +124,17 @@ def _open(path):
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, UnicodeDecodeError) as err:
         raise CheckpointError(f"jaxconv.checkpoint: {path} is not a readable jaxconv checkpoint "
                               f"(truncated or not a checkpoint file): {err}") from None
-    if meta.get("format") != FORMAT or not isinstance(meta.get("leaves"), list):
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT \
+            or not isinstance(meta.get("leaves"), list):
         raise CheckpointError(f"jaxconv.checkpoint: {path} is not a jaxconv checkpoint.")
     if meta.get("version") != FORMAT_VERSION:
         raise CheckpointError(f"jaxconv.checkpoint: {path} has format version "
                               f"{meta.get('version')!r}; this jaxconv reads version "
                               f"{FORMAT_VERSION}.")
+    if not isinstance(meta.get("metadata"), dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("name"), str) for e in meta["leaves"]):
+        raise CheckpointError(f"jaxconv.checkpoint: {path} has a malformed metadata block "
+                              "(tampered or not written by jaxconv).")
     return npz, meta
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import gzip
 import os
 import pathlib
+import zlib
 from typing import NamedTuple
 
 import numpy as np
@@ -79,6 +80,7 @@ def digits(test_fraction: float = 0.2) -> Dataset:
 # ----------------------------------------------------------------------------------------------
 # IDX (MNIST, Fashion-MNIST)
 
+_IDX_CLASSES = 10      # MNIST and Fashion-MNIST: ten classes
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 _IDX_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-labels-idx1-ubyte",
               "test_images": "t10k-images-idx3-ubyte", "test_labels": "t10k-labels-idx1-ubyte"}
@@ -88,8 +90,12 @@ def read_idx(path) -> np.ndarray:
     """Parse one IDX file (optionally gzip-compressed): magic ``0 0 dtype ndim``, ``ndim``
     big-endian int32 sizes, then the data in row-major order."""
     path = pathlib.Path(path)
-    with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
-        raw = f.read()
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            raw = f.read()
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+        raise ValueError(f"jaxconv.data: {path} is not a readable gzip file ({err}); "
+                         "re-download it, or unpack it and drop the .gz.") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
         raise ValueError(f"jaxconv.data: {path} is not an IDX file (bad magic number "
                          f"{raw[:4].hex() or 'empty'}).")
@@ -134,8 +140,20 @@ def idx_dataset(name: str, data_dir) -> Dataset:
             raise ValueError(f"jaxconv.data: {split} images {xi.shape} and labels {yi.shape} in "
                              f"{directory} do not match (expected (N, H, W) and (N,)).")
 
-    def images(a):
-        return (a.astype(np.float32) / 255.0)[:, None]
+    for split in ("train", "test"):
+        labels = arrays[f"{split}_labels"]
+        if labels.size and (not np.issubdtype(labels.dtype, np.integer)
+                            or labels.min() < 0 or labels.max() >= _IDX_CLASSES):
+            raise ValueError(f"jaxconv.data: the {split} labels of {directory} must be class ids "
+                             f"in [0, {_IDX_CLASSES}) for `{name}`; got {labels.dtype} values in "
+                             f"[{labels.min()}, {labels.max()}].")
+        if len(labels) == 0:
+            raise ValueError(f"jaxconv.data: the {split} split in {directory} is empty.")
+
+    def images(a):        # 8-bit pixels scaled to [0, 1]; floating IDX images kept as they are
+        if np.issubdtype(a.dtype, np.integer):
+            return (a.astype(np.float32) / 255.0)[:, None]
+        return a.astype(np.float32)[:, None]
 
     return Dataset(images(arrays["train_images"]), arrays["train_labels"].astype(np.int32),
                    images(arrays["test_images"]), arrays["test_labels"].astype(np.int32))

@@ -22,6 +22,7 @@ and goes on.
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import platform
 import time
@@ -230,10 +231,68 @@ def versions() -> dict:
             "devices": [str(d) for d in jax.devices()]}
 
 
+_RUN_FILES = ("checkpoint.npz", "metrics.jsonl", "summary.json")
+
+
+def prepare_run_dir(out_dir, *, resume: bool, overwrite: bool = False) -> pathlib.Path:
+    """Check ``out_dir`` before any training: a folder that exists or can be made, writable,
+    cleared of the temp files a killed save left. A folder holding another run is refused unless
+    ``resume`` (continue it) or ``overwrite`` (delete its files first); ``resume`` in a folder
+    with a log but no checkpoint is refused too: two runs are never mixed in one folder."""
+    out = pathlib.Path(out_dir)
+    hint = "choose another folder (--out)"
+    blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ValueError(f"jaxconv.train: `out_dir` {out} cannot be a folder: {blocker} is a "
+                         f"file; {hint}.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"jaxconv.train: `out_dir` {out} cannot be created "
+                         f"({err.strerror or err}); {hint}.") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise ValueError(f"jaxconv.train: `out_dir` {out} is not writable; {hint}.")
+    for name in _RUN_FILES:
+        ckpt.remove_stale_temps(out, name)
+    ckpt_path, log_path = out / "checkpoint.npz", out / "metrics.jsonl"
+    present = [name for name in _RUN_FILES if (out / name).exists() or (out / name).is_symlink()]
+    if overwrite:
+        for name in present:
+            (out / name).unlink()
+    elif resume:
+        if not ckpt_path.exists() and (ckpt_path.is_symlink() or log_path.exists()):
+            raise FileExistsError(f"jaxconv.train: {out} holds {', '.join(present)} but no "
+                                  "readable checkpoint.npz, so that run cannot be resumed; pass "
+                                  f"overwrite=True (--overwrite) to start over, or {hint}.")
+    elif present:
+        raise FileExistsError(f"jaxconv.train: {out} already holds a run ({', '.join(present)}); "
+                              "pass resume=True (--resume) to continue it, overwrite=True "
+                              f"(--overwrite) to replace it, or {hint}.")
+    return out
+
+
+def _resumed_history(path, meta) -> tuple[int, list[dict]]:
+    """``(next epoch, history)`` from a checkpoint's metadata, validated."""
+    epoch, history = meta.get("epoch"), meta.get("history")
+    if (not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0
+            or not isinstance(history, list) or len(history) != epoch + 1
+            or not all(isinstance(r, dict) and r.get("epoch") == i
+                       for i, r in enumerate(history))):
+        raise ckpt.CheckpointError(f"jaxconv.checkpoint: {path} has malformed run metadata "
+                                   f"(epoch {epoch!r}, history of {type(history).__name__}); "
+                                   "it was tampered with or not written by jaxconv.train.")
+    return epoch + 1, history
+
+
+def _write_lines(path, records) -> None:
+    text = "".join(json.dumps(r) + "\n" for r in records)
+    ckpt.atomic_write(path, lambda f: f.write(text.encode()))
+
+
 def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 128,
         optimizer: str = "adam", lr: float = 1e-3, momentum: float = 0.9,
         weight_decay: float = 1e-4, schedule: str = "constant", warmup_steps: int = 0,
-        seed: int = 0, ops=jaxconv, out_dir=None, resume: bool = False,
+        seed: int = 0, ops=jaxconv, out_dir=None, resume: bool = False, overwrite: bool = False,
         on_nonfinite: str = "stop", progress: bool = False, log: Callable | None = print,
         on_epoch_end: Callable | None = None, data_name: str = "",
         augment: Callable | None = None, dtype=None, xla_options="auto",
@@ -250,6 +309,13 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     out on a mesh (:mod:`jaxconv.distributed`): the batch split along ``data``, the params
     replicated or, with ``model_parallel > 1``, kernels split along their output channels.
     Only process 0 logs and writes files; the returned params are host NumPy arrays.
+
+    ``out_dir`` (checked before training: :func:`prepare_run_dir`) receives ``checkpoint.npz``
+    after every epoch, then that epoch's line of ``metrics.jsonl``, and ``summary.json`` at the
+    end, each written atomically. ``resume=True`` continues the run in it from its checkpoint,
+    rewriting the log from the checkpoint's history (so a kill at any moment, even inside a
+    save, resumes to the same params with every epoch logged once); the run's configuration,
+    ``epochs`` included (the learning-rate schedule depends on it), must be the same.
     """
     x_train, y_train, x_test, y_test = dataset
     if dtype is not None:
@@ -259,6 +325,9 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         raise ValueError(f"jaxconv.train: `batch_size` (={batch_size}) must be between 1 and the "
                          f"number of training examples ({n}).")
     _args.check_int("train", "epochs", epochs, minimum=1)
+    if len(x_test) == 0:
+        raise ValueError("jaxconv.train: the dataset's test split is empty; evaluation needs at "
+                         "least one test example.")
     steps_per_epoch = n // batch_size
     total_steps = epochs * steps_per_epoch
     opt = make_optimizer(optimizer, lr, momentum=momentum, weight_decay=weight_decay,
@@ -277,18 +346,17 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     history: list[dict] = []
     start_epoch = 0
     ckpt_path = out / "checkpoint.npz" if out is not None else None
-    if resume:
-        if ckpt_path is None:
-            raise ValueError("jaxconv.train: `resume` needs `out_dir`, the run directory.")
-        if ckpt_path.exists():
-            expect = {k: v for k, v in config.items() if k != "epochs"}
-            state, meta = ckpt.load(ckpt_path, state, expect=expect)
-            start_epoch, history = meta["epoch"] + 1, meta["history"]
-            if log:
-                log(f"resumed from {ckpt_path} at epoch {start_epoch} (step {int(state.step)})")
-    elif ckpt_path is not None and ckpt_path.exists():
-        raise FileExistsError(f"jaxconv.train: {ckpt_path} exists; pass resume=True (--resume) "
-                              "to continue that run, or choose another out_dir.")
+    if resume and out is None:
+        raise ValueError("jaxconv.train: `resume` needs `out_dir`, the run directory.")
+    if out is not None and main:
+        prepare_run_dir(out, resume=resume, overwrite=overwrite)
+    if resume and ckpt_path.exists():
+        state, meta = ckpt.load(ckpt_path, state, expect=config)
+        start_epoch, history = _resumed_history(ckpt_path, meta)
+        if main:        # the checkpoint's history is the log: each epoch once, whatever the kill
+            _write_lines(out / "metrics.jsonl", history)
+        if log:
+            log(f"resumed from {ckpt_path} at epoch {start_epoch} (step {int(state.step)})")
 
     state_sh = dist.state_shardings(state, layout)
     state = dist.put(state, state_sh)
@@ -340,11 +408,12 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         history.append(record)
         if out is not None:
             host_state = dist.fetch(state, layout)      # every process joins the gather
-            if main:
-                out.mkdir(parents=True, exist_ok=True)
+            if main:    # checkpoint first: a log line is written only once its epoch is saved
+                ckpt.save(ckpt_path, host_state, {**config, "epoch": epoch, "history": history})
                 with open(out / "metrics.jsonl", "a") as f:
                     f.write(json.dumps(record) + "\n")
-                ckpt.save(ckpt_path, host_state, {**config, "epoch": epoch, "history": history})
+                    f.flush()
+                    os.fsync(f.fileno())
         if log and (epoch % log_every == 0 or epoch + 1 == epochs):
             (bar.write if bar is not None else log)(
                 f"epoch {epoch + 1:>3}/{epochs}  train_loss {record['train_loss']:.4f}  "
@@ -361,7 +430,8 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
                    "steps": int(state.step), "skipped_steps": last["skipped_steps"],
                    "params": param_count(params), "device_count": layout.mesh.size,
                    "processes": jax.process_count(), **versions()}
-        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        text = json.dumps(summary, indent=2) + "\n"
+        ckpt.atomic_write(out / "summary.json", lambda f: f.write(text.encode()))
     return params, history
 
 
