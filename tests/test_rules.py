@@ -5,7 +5,8 @@
 3. equal to finite differences, to second order (``check_grads(order=2, modes=["rev"])``'s
    checks, each level compiled once: ``helpers.check_grads_rev``);
 
-and unchanged under ``jit`` and under ``vmap`` (per-example gradients).
+and unchanged under ``jit`` (against op-by-op execution) and under ``vmap`` (per-example
+gradients).
 """
 
 import jax
@@ -61,14 +62,33 @@ def _check_against_autodiff(case, ops=jc):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_vjp_equals_autodiff_textbook_and_eager(case):
-    """Under jit, equal to jax.vjp through jaxconv.autodiff and to the textbook loops; and the
-    jitted result equals the eager (op-by-op) one."""
+def test_vjp_equals_autodiff_and_textbook(case):
+    """Under jit, equal to jax.vjp through jaxconv.autodiff and to the textbook loops."""
     inputs, ct, out, grads = _check_against_autodiff(case)
     expected = case.textbook([np.asarray(a) for a in inputs], np.asarray(ct))
     if expected is not None:        # probability labels: the oracle has no label gradient
         for i, (g, e) in enumerate(zip(grads, expected)):
             assert_rel_close(g, e, what=f"d/d input {i} vs textbook")
+
+
+def _eager_params():
+    """Every case; by default each op's cases run eagerly in turn (every third, from the
+    first, so every op and rank), ``--slow`` runs them all: op-by-op execution compiles each
+    primitive apart, the most expensive way to run a case."""
+    params = []
+    for op in _grid.OPS:
+        for i, case in enumerate(_grid.cases(op)):
+            marks = () if i % 3 == 0 else (pytest.mark.slow,)
+            params.append(pytest.param(case, id=case.id, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("case", _eager_params())
+def test_eager_equals_jit(case):
+    """The rules run op by op (no jit) give the jitted values and gradients."""
+    inputs = [jnp.asarray(a) for a in case.inputs()]
+    ct = _cotangent(case, inputs)
+    out, grads = _vjps(case, jc, inputs, ct)
     out_e, grads_e = _vjps(case, jc, inputs, ct, jit=False)
     assert_rel_close(out_e, out, rtol=1e-14, what="eager forward")
     for g, ge in zip(grads, grads_e):

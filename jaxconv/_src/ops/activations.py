@@ -20,6 +20,8 @@ for the derivative, since ``1 - s`` of a 16-bit ``s`` near 1 keeps almost no cor
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -98,30 +100,35 @@ def relu(x):
     return _relu(x)
 
 
-# ----- sigmoid: Eq. 23 ---------------------------------------------------------------------------
+# ----- sigmoid and tanh: Eq. 23-24, one rule written in the output ------------------------------
 
-def _sigmoid_value(x):
-    return _in_acc(lax.logistic, x)
-
-
-@jax.custom_vjp
-def _sigmoid(x):
-    return _sigmoid_value(x)
+# f'(x) of each smooth activation, written in its output f = f(x)
+_DERIVATIVE_FROM_OUTPUT = {lax.logistic: lambda s: s * (1 - s),     # sigmoid, Eq. 23
+                           lax.tanh: lambda t: 1 - t * t}             # tanh, Eq. 24
 
 
-# _sigmoid_fwd :: x -> (s, s)   (16-bit inputs: (s, x))
-def _sigmoid_fwd(x):
-    s = _sigmoid_value(x)
-    return s, _output_residual(x, s)
+def _smooth_value(fn, x):
+    return _in_acc(fn, x)
 
 
-# _sigmoid_bwd :: (s or x, CT s) -> (CT x,):  f'(x) = s (1 - s)
-def _sigmoid_bwd(res, delta):
-    s = _output_in_acc(lax.logistic, res)
-    return (_times(delta, s * (1 - s)),)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _smooth(fn, x):
+    return _smooth_value(fn, x)
 
 
-_sigmoid.defvjp(_sigmoid_fwd, _sigmoid_bwd)
+# _smooth_fwd :: x -> (f, f)   (16-bit inputs: (f, x))
+def _smooth_fwd(fn, x):
+    y = _smooth_value(fn, x)
+    return y, _output_residual(x, y)
+
+
+# _smooth_bwd :: (fn, f or x, CT f) -> (CT x,):  delta * f'(x), f'(x) written in f
+def _smooth_bwd(fn, res, delta):
+    f = _output_in_acc(fn, res)
+    return (_times(delta, _DERIVATIVE_FROM_OUTPUT[fn](f)),)
+
+
+_smooth.defvjp(_smooth_fwd, _smooth_bwd)
 
 
 def sigmoid(x):
@@ -140,33 +147,7 @@ def sigmoid(x):
       Array([0.5], dtype=float32)
     """
     x = _args.as_float_array("sigmoid", "x", x)
-    return _sigmoid(x)
-
-
-# ----- tanh: Eq. 24 ------------------------------------------------------------------------------
-
-def _tanh_value(x):
-    return _in_acc(lax.tanh, x)
-
-
-@jax.custom_vjp
-def _tanh(x):
-    return _tanh_value(x)
-
-
-# _tanh_fwd :: x -> (t, t)   (16-bit inputs: (t, x))
-def _tanh_fwd(x):
-    t = _tanh_value(x)
-    return t, _output_residual(x, t)
-
-
-# _tanh_bwd :: (t or x, CT t) -> (CT x,):  f'(x) = 1 - t^2
-def _tanh_bwd(res, delta):
-    t = _output_in_acc(lax.tanh, res)
-    return (_times(delta, 1 - t * t),)
-
-
-_tanh.defvjp(_tanh_fwd, _tanh_bwd)
+    return _smooth(lax.logistic, x)
 
 
 def tanh(x):
@@ -185,8 +166,8 @@ def tanh(x):
       Array([0.], dtype=float32)
     """
     x = _args.as_float_array("tanh", "x", x)
-    return _tanh(x)
+    return _smooth(lax.tanh, x)
 
 
 # jaxconv.autodiff.relu / sigmoid / tanh: the same functions with the rules replaced
-AUTODIFF = {"_relu": _relu_value, "_sigmoid": _sigmoid_value, "_tanh": _tanh_value}
+AUTODIFF = {"_relu": _relu_value, "_smooth": _smooth_value}

@@ -104,9 +104,13 @@ def check_case(case, dtype, rng) -> CaseErrors:
                     ref_scale)
     ref_ours, ref_ad = vs_ref(ours), vs_ref(theirs)
 
+    fd_abs = fd_rel = 0.0
+    if TOLERANCE[dtype][1] is None:      # 16-bit rows are judged against float64 instead
+        for _ in range(2):               # (the directions drawn all the same: one rng stream)
+            [rng.standard_normal(a.shape) for a in base]
+        return CaseErrors(ad_abs, _rel(ad_abs, ad_scale), fd_abs, fd_rel, ref_ours, ref_ad)
     f64 = case.fn(jc)
     loss = jax.jit(lambda *a: jnp.sum(f64(*a) * ct))
-    fd_abs = fd_rel = 0.0
     eps = 1e-6
     for _ in range(2):
         dirs = [rng.standard_normal(a.shape) for a in base]
