@@ -14,7 +14,8 @@ import os
 if not os.environ.get("JAXCONV_TEST_XLA_DEFAULTS"):
     os.environ["XLA_FLAGS"] = " ".join([
         os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0",
-        "--xla_llvm_disable_expensive_passes=true"]).strip()
+        "--xla_llvm_disable_expensive_passes=true",
+        "--xla_cpu_parallel_codegen_split_count=1"]).strip()
 
 import jax  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402

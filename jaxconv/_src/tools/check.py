@@ -16,6 +16,7 @@ Prints a markdown table and exits 1 if any row is outside its tolerance.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from typing import NamedTuple
 
@@ -60,11 +61,20 @@ def _rel(err, scale):
     return err / max(scale, 1e-300)
 
 
-def _vjp(jax, case, ops, inputs, ct):
-    def run(*a):
-        out, f = jax.vjp(case.fn(ops), *a)
+@functools.lru_cache(maxsize=1024)
+def _compiled_vjp(case, ops):
+    """``(inputs, ct) -> VJP of ct``, compiled once per case and ops (and per input dtype, by
+    jit's own cache): the float64 reference serves every dtype's row of a case."""
+    import jax
+
+    def run(inputs, ct):
+        out, f = jax.vjp(case.fn(ops), *inputs)
         return f(ct.astype(out.dtype))
-    return jax.jit(run)(*inputs)
+    return jax.jit(run)
+
+
+def _vjp(jax, case, ops, inputs, ct):
+    return _compiled_vjp(case, ops)(tuple(inputs), ct)
 
 
 class CaseErrors(NamedTuple):
