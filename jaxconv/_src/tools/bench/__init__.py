@@ -94,7 +94,8 @@ def _select(cases, only):
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="jaxconv bench", description=__doc__.split("\n\n")[0])
+    from jaxconv._src.tools.cli import Parser
+    parser = Parser(prog="jaxconv bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="three tiny cases, 3 repeats (CI)")
     parser.add_argument("--repeats", type=int, default=None, help="rounds (default 7; quick 3)")
     parser.add_argument("--only", default="", help="comma-separated substrings of case names")
