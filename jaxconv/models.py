@@ -1,4 +1,4 @@
-"""Models: the classic CNNs as ``init``/``apply`` pairs (``lenet5()``, ``get(name)``).
+"""Models: the classic and modern CNNs as ``init``/``apply`` pairs (``lenet5()``, ``get(name)``).
 
 The implementation lives in :mod:`jaxconv._src.nn.models`;
 this module is its public face."""
@@ -10,6 +10,9 @@ from jaxconv._src.nn.models import lenet5 as lenet5
 from jaxconv._src.nn.models import logistic as logistic
 from jaxconv._src.nn.models import mlp as mlp
 from jaxconv._src.nn.models import param_count as param_count
+from jaxconv._src.nn.models import resnet as resnet
+from jaxconv._src.nn.models import resnet20 as resnet20
+from jaxconv._src.nn.models import unet as unet
 from jaxconv._src.nn.models import vgg_small as vgg_small
 
 __all__ = [
@@ -20,5 +23,8 @@ __all__ = [
     "logistic",
     "mlp",
     "param_count",
+    "resnet",
+    "resnet20",
+    "unet",
     "vgg_small",
 ]

@@ -6,8 +6,19 @@ A :class:`Layer` holds two pure functions::
     apply(params, x, *, ops, key, train) -> y         # x: (N, *in_shape)
 
 ``ops`` is the op namespace: :mod:`jaxconv` (hand-written rules, the default) or
-:mod:`jaxconv.autodiff`, so the same layer trains either way. ``key`` and ``train`` matter to
-:func:`Dropout` only. Layers never jit themselves; jit once, at the train step.
+:mod:`jaxconv.autodiff`, so the same layer trains either way. ``key`` matters to
+:func:`Dropout`, ``train`` to :func:`Dropout` and :func:`BatchNorm`. Layers never jit
+themselves; jit once, at the train step.
+
+Layers with state (``layer.stateful``: :func:`BatchNorm`'s running statistics, and every
+composite holding one) keep it in a pytree of its own, beside the params, which the optimizer
+never sees::
+
+    init(key, in_shape)  -> (out_shape, params, state)
+    apply(params, state, x, *, ops, key, train) -> (y, new_state)
+
+:func:`serial`, :func:`Residual` and :func:`Concat` compose both kinds; a composite is stateful
+when one of its parts is, and its state is keyed like its params.
 
 Initialisers (``init=``): ``"he"`` (normal, variance ``2 / fan_in``, for layers followed by ReLU),
 ``"glorot"`` (normal, variance ``2 / (fan_in + fan_out)``), ``"lecun"`` (variance ``1 / fan_in``)
@@ -36,6 +47,37 @@ class Layer(NamedTuple):
     init: Callable
     apply: Callable
     name: str
+    stateful: bool = False          # True: init returns (shape, params, state); apply (y, state)
+
+
+def _with_state(layer: Layer) -> tuple[Callable, Callable]:
+    """``layer``'s ``(init, apply)`` in the stateful form, whichever form it has."""
+    if layer.stateful:
+        return layer.init, layer.apply
+
+    def init(key, in_shape):
+        return (*layer.init(key, in_shape), {})
+
+    def apply(params, state, x, *, ops=jaxconv, key=None, train=False):
+        return layer.apply(params, x, ops=ops, key=key, train=train), state
+
+    return init, apply
+
+
+def _composite(name: str, init_full: Callable, apply_full: Callable, stateful: bool) -> Layer:
+    """A layer from stateful-form functions, in the stateless form when none of its parts
+    has state."""
+    if stateful:
+        return Layer(init_full, apply_full, name, True)
+
+    def init(key, in_shape):
+        shape, params, _ = init_full(key, in_shape)
+        return shape, params
+
+    def apply(params, x, *, ops=jaxconv, key=None, train=False):
+        return apply_full(params, {}, x, ops=ops, key=key, train=train)[0]
+
+    return Layer(init, apply, name, False)
 
 
 _INITS = {
@@ -153,6 +195,124 @@ Sigmoid = _stateless("sigmoid", lambda ops, x: ops.sigmoid(x))
 Tanh = _stateless("tanh", lambda ops, x: ops.tanh(x))
 
 
+Silu = _stateless("silu", lambda ops, x: ops.silu(x))
+
+
+def LeakyRelu(negative_slope: float = 0.01) -> Layer:
+    """:func:`jaxconv.leaky_relu`."""
+    return _stateless("leaky_relu", lambda ops, x: ops.leaky_relu(x, negative_slope))
+
+
+def Gelu(approximate: str = "none") -> Layer:
+    """:func:`jaxconv.gelu` (``approximate="tanh"``: the tanh form)."""
+    return _stateless("gelu", lambda ops, x: ops.gelu(x, approximate))
+
+
+def Elu(alpha: float = 1.0) -> Layer:
+    """:func:`jaxconv.elu`."""
+    return _stateless("elu", lambda ops, x: ops.elu(x, alpha))
+
+
+def Softplus(beta: float = 1.0, threshold: float = 20.0) -> Layer:
+    """:func:`jaxconv.softplus`."""
+    return _stateless("softplus", lambda ops, x: ops.softplus(x, beta, threshold))
+
+
+def GlobalAvgPool() -> Layer:
+    """:func:`jaxconv.global_avg_pool`: ``(N, C, *S) -> (N, C)``."""
+    return _stateless("global_avg_pool", lambda ops, x: ops.global_avg_pool(x))
+
+
+def Upsample(size=None, scale_factor=None, mode="nearest", align_corners=None) -> Layer:
+    """:func:`jaxconv.interpolate` to ``size`` or by ``scale_factor``."""
+    return _stateless("upsample", lambda ops, x: ops.interpolate(x, size, scale_factor, mode,
+                                                                 align_corners))
+
+
+def ZeroPadShortcut(features: int, stride: int = 2) -> Layer:
+    """The parameter-free residual shortcut of He et al. (Sec. 4.2, "option A"): every
+    ``stride``-th position of each spatial axis, the channels zero-padded to ``features``."""
+    def fn(ops, x):
+        c = x.shape[1]
+        if features < c:
+            raise ValueError(f"jaxconv.layers.ZeroPadShortcut: `features` (={features}) is "
+                             f"smaller than the input's {c} channels; it only adds channels.")
+        x = x[(slice(None), slice(None)) + (slice(None, None, stride),) * (x.ndim - 2)]
+        lo = (features - c) // 2
+        return jnp.pad(x, [(0, 0), (lo, features - c - lo)] + [(0, 0)] * (x.ndim - 2))
+    return _stateless("shortcut", fn)
+
+
+def _feature_params(name, num, dtype, scale: bool, bias: bool):
+    params = {}
+    if scale:
+        params["scale"] = jnp.ones(num, dtype)
+    if bias:
+        params["bias"] = jnp.zeros(num, dtype)
+    return params
+
+
+def BatchNorm(*, momentum: float = 0.1, eps: float = 1e-5, axis_name=None, scale: bool = True,
+              bias: bool = True, dtype=jnp.float32) -> Layer:
+    """:func:`jaxconv.batch_norm` over ``(N, C, *S)`` inputs, a stateful layer: params
+    ``{"scale": ones(C), "bias": zeros(C)}``, state ``{"mean": zeros(C), "var": ones(C)}``.
+    ``train=True`` normalises with the batch statistics and returns the updated running ones;
+    ``train=False`` uses the running statistics and returns them unchanged."""
+    _args.check_number("layers.BatchNorm", "momentum", momentum, low=0, high=1)
+    _args.check_number("layers.BatchNorm", "eps", eps, low=0, low_open=True,
+                       expect="a positive number")
+
+    def apply(params, state, x, *, ops=jaxconv, key=None, train=False):
+        y, mean, var = ops.batch_norm(x, params.get("scale"), params.get("bias"), state["mean"],
+                                      state["var"], training=train, momentum=momentum, eps=eps,
+                                      axis_name=axis_name)
+        return y, {"mean": mean, "var": var}
+
+    def init_fn(key, in_shape):
+        if len(in_shape) < 1:
+            raise ValueError("jaxconv.layers.BatchNorm: the input needs a channel axis, "
+                             f"(C, *spatial); got shape {tuple(in_shape)}.")
+        c = in_shape[0]
+        state = {"mean": jnp.zeros(c, dtype), "var": jnp.ones(c, dtype)}
+        return tuple(in_shape), _feature_params("BatchNorm", c, dtype, scale, bias), state
+
+    return Layer(init_fn, apply, "batch_norm", True)
+
+
+def LayerNorm(num_axes: int = 1, *, eps: float = 1e-5, affine: bool = True,
+              dtype=jnp.float32) -> Layer:
+    """:func:`jaxconv.layer_norm` over the last ``num_axes`` axes, with ``scale``/``bias`` of
+    their shape when ``affine``."""
+    def apply(params, x, *, ops=jaxconv, key=None, train=False):
+        return ops.layer_norm(x, params.get("scale"), params.get("bias"), num_axes=num_axes,
+                              eps=eps)
+
+    def init_fn(key, in_shape):
+        if not 1 <= num_axes <= len(in_shape):
+            raise ValueError(f"jaxconv.layers.LayerNorm: `num_axes` (={num_axes}) must be "
+                             f"between 1 and the {len(in_shape)} axes of the input shape "
+                             f"{tuple(in_shape)}.")
+        feat = tuple(in_shape[len(in_shape) - num_axes:])
+        params = ({"scale": jnp.ones(feat, dtype), "bias": jnp.zeros(feat, dtype)} if affine
+                  else {})
+        return tuple(in_shape), params
+
+    return Layer(init_fn, apply, "layer_norm")
+
+
+def GroupNorm(num_groups: int, *, eps: float = 1e-5, affine: bool = True,
+              dtype=jnp.float32) -> Layer:
+    """:func:`jaxconv.group_norm` over ``(N, C, *S)`` inputs; ``num_groups=C``: instance norm."""
+    def apply(params, x, *, ops=jaxconv, key=None, train=False):
+        return ops.group_norm(x, num_groups, params.get("scale"), params.get("bias"), eps=eps)
+
+    def init_fn(key, in_shape):
+        params = _feature_params("GroupNorm", in_shape[0], dtype, affine, affine)
+        return _out_shape(apply, params, in_shape, dtype), params
+
+    return Layer(init_fn, apply, "group_norm")
+
+
 def Dropout(rate: float) -> Layer:
     """:func:`jaxconv.dropout` when ``train=True`` (``key`` required then); identity otherwise."""
     def apply(params, x, *, ops=jaxconv, key=None, train=False):
@@ -169,27 +329,103 @@ def Dropout(rate: float) -> Layer:
     return Layer(init_fn, apply, "dropout")
 
 
+def _children(layers, prefix=""):
+    return [f"{prefix}{layer.name}{i}" for i, layer in enumerate(layers)]
+
+
+def _chain_init(names, layers, key, shape):
+    params, state = {}, {}
+    for name, layer, k in zip(names, layers, jax.random.split(key, max(len(layers), 1))):
+        try:
+            shape, p, s = _with_state(layer)[0](k, shape)
+        except ValueError as err:
+            raise ValueError(f"layer {name} cannot take input shape {shape}: {err}") from None
+        if p:
+            params[name] = p
+        if s:
+            state[name] = s
+    return shape, params, state
+
+
+def _chain_apply(names, layers, params, state, x, ops, key, train, salt=0):
+    new_state = {}
+    for i, (name, layer) in enumerate(zip(names, layers)):
+        sub = None if key is None else jax.random.fold_in(key, salt + i)
+        x, s = _with_state(layer)[1](params.get(name, {}), state.get(name, {}), x, ops=ops,
+                                     key=sub, train=train)
+        if s:
+            new_state[name] = s
+    return x, new_state
+
+
 def serial(*layers: Layer) -> Layer:
     """Compose layers left to right. Params are ``{f"{name}{index}": layer_params}`` for the
-    layers that have params (e.g. ``{"conv0": {"w", "b"}, "dense7": {"w", "b"}}``)."""
-    names = [f"{layer.name}{i}" for i, layer in enumerate(layers)]
+    layers that have params (e.g. ``{"conv0": {"w", "b"}, "dense7": {"w", "b"}}``), and the
+    state likewise (``{"batch_norm1": {"mean", "var"}}``)."""
+    names = _children(layers)
 
     def init_fn(key, in_shape):
-        params = {}
-        shape = tuple(in_shape)
-        for name, layer, k in zip(names, layers, jax.random.split(key, len(layers))):
-            try:
-                shape, p = layer.init(k, shape)
-            except ValueError as err:
-                raise ValueError(f"layer {name} cannot take input shape {shape}: {err}") from None
+        return _chain_init(names, layers, key, tuple(in_shape))
+
+    def apply(params, state, x, *, ops=jaxconv, key=None, train=False):
+        return _chain_apply(names, layers, params, state, x, ops, key, train)
+
+    return _composite("serial", init_fn, apply, any(layer.stateful for layer in layers))
+
+
+def _branches(name: str, main, side, merge, describe: str) -> Layer:
+    """``merge(main(x), side(x))`` for two lists of layers (``side`` empty: ``x`` itself);
+    params and state under ``"main"`` / ``"side"``."""
+    branches = {"main": (_children(main), main), "side": (_children(side), side)}
+
+    def init_fn(key, in_shape):
+        params, state, shapes = {}, {}, {}
+        for (part, (names, layers)), k in zip(branches.items(), jax.random.split(key)):
+            shapes[part], p, s = _chain_init(names, layers, k, tuple(in_shape))
             if p:
-                params[name] = p
-        return shape, params
+                params[part] = p
+            if s:
+                state[part] = s
+        try:
+            out = merge(jnp.zeros((1,) + shapes["main"]), jnp.zeros((1,) + shapes["side"])).shape
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"jaxconv.layers.{name}: {describe}; the branches give shapes "
+                             f"{shapes['main']} and {shapes['side']} ({err}).") from None
+        return tuple(out[1:]), params, state
 
-    def apply(params, x, *, ops=jaxconv, key=None, train=False):
-        for i, (name, layer) in enumerate(zip(names, layers)):
-            sub = None if key is None else jax.random.fold_in(key, i)
-            x = layer.apply(params.get(name, {}), x, ops=ops, key=sub, train=train)
-        return x
+    def apply(params, state, x, *, ops=jaxconv, key=None, train=False):
+        outs, new_state = {}, {}
+        for salt, (part, (names, layers)) in enumerate(branches.items()):
+            outs[part], s = _chain_apply(names, layers, params.get(part, {}),
+                                         state.get(part, {}), x, ops, key, train, 1000 * salt)
+            if s:
+                new_state[part] = s
+        return merge(outs["main"], outs["side"]), new_state
 
-    return Layer(init_fn, apply, "serial")
+    layers = tuple(main) + tuple(side)
+    return _composite(name.lower(), init_fn, apply, any(layer.stateful for layer in layers))
+
+
+def _add(a, b):
+    if a.shape != b.shape:
+        raise ValueError(f"shapes {a.shape[1:]} and {b.shape[1:]} differ")
+    return a + b
+
+
+def Residual(*layers: Layer, shortcut=()) -> Layer:
+    """``y = layers(x) + shortcut(x)``: a residual connection (He et al.). ``shortcut`` is a
+    sequence of layers (empty: the identity), e.g. a strided 1x1 :func:`Conv` where the shape
+    changes, or :func:`ZeroPadShortcut` (the parameter-free "option A")."""
+    return _branches("Residual", layers, tuple(shortcut), _add,
+                     "the residual branch and the shortcut must give the same shape")
+
+
+def _concat(a, b):
+    return jnp.concatenate([b, a], axis=1)
+
+
+def Concat(*layers: Layer) -> Layer:
+    """``y = concatenate([x, layers(x)], axis=1)``: a skip connection joined along the
+    channels (U-Net), ``layers`` keeping the spatial shape."""
+    return _branches("Concat", layers, (), _concat,
+                     "the inner layers must keep the batch and spatial shape")

@@ -31,15 +31,22 @@ from typing import NamedTuple
 import jax
 
 import jaxconv
+from jaxconv._src.core import args as _args
 from jaxconv._src.nn import layers as L
 
 
 class Model(NamedTuple):
-    """``init(key, input_shape) -> params``; ``apply(params, x, *, ops, key, train) -> logits``."""
+    """``init(key, input_shape) -> params``; ``apply(params, x, *, ops, key, train) -> logits``.
+
+    A model with state (``stateful``: batch norm's running statistics) keeps it apart from the
+    params: ``init(key, input_shape) -> (params, state)`` and ``apply(params, state, x, *, ops,
+    key, train) -> (logits, new_state)``; ``train=True`` updates the statistics, ``train=False``
+    uses them (and returns them unchanged). The optimizer sees only the params."""
     init: Callable
     apply: Callable
     name: str
     spatial_rank: int | None      # 1 or 2 for conv nets; None: any input shape
+    stateful: bool = False
 
 
 def _model(name: str, net: L.Layer, spatial_rank: int | None, layout: str) -> Model:
@@ -49,15 +56,20 @@ def _model(name: str, net: L.Layer, spatial_rank: int | None, layout: str) -> Mo
             raise ValueError(f"jaxconv.models.{name}: expects input shape {layout} without the "
                              f"batch axis; got {input_shape}.")
         try:
-            return net.init(key, input_shape)[1]
+            out = net.init(key, input_shape)
         except ValueError as err:
             raise ValueError(f"jaxconv.models.{name}: input shape {input_shape} does not fit the "
                              f"model: {err}") from None
+        return (out[1], out[2]) if net.stateful else out[1]
 
-    def apply(params, x, *, ops=jaxconv, key=None, train=False):
-        return net.apply(params, x, ops=ops, key=key, train=train)
+    if net.stateful:
+        def apply(params, state, x, *, ops=jaxconv, key=None, train=False):
+            return net.apply(params, state, x, ops=ops, key=key, train=train)
+    else:
+        def apply(params, x, *, ops=jaxconv, key=None, train=False):
+            return net.apply(params, x, ops=ops, key=key, train=train)
 
-    return Model(init, apply, name, spatial_rank)
+    return Model(init, apply, name, spatial_rank, net.stateful)
 
 
 def logistic(num_classes: int = 10) -> Model:
@@ -108,8 +120,80 @@ def vgg_small(num_classes: int = 10, widths=(32, 64, 128), dropout: float = 0.3)
     return _model("vgg_small", net, 2, "(C, H, W)")
 
 
+def _conv_bn(features, stride=1):
+    return [L.Conv(features, 3, stride=stride, padding=1, bias=False), L.BatchNorm()]
+
+
+def _basic_block(features, stride, shortcut):
+    """He et al.'s basic block: conv3x3-BN-ReLU-conv3x3-BN plus the shortcut, then ReLU."""
+    side = ()
+    if stride != 1 or shortcut == "B":
+        side = ((L.ZeroPadShortcut(features, stride),) if shortcut == "A" else
+                (L.Conv(features, 1, stride=stride, bias=False), L.BatchNorm()))
+    return [L.Residual(*_conv_bn(features, stride), L.Relu, *_conv_bn(features), shortcut=side),
+            L.Relu]
+
+
+def resnet(depth: int = 20, num_classes: int = 10, widths=(16, 32, 64),
+           shortcut: str = "A") -> Model:
+    """The CIFAR ResNets of He et al. 2016, Sec. 4.2: ``depth = 6n + 2`` layers, a 3x3 conv
+    (``widths[0]``) with BN and ReLU, three stages of ``n`` basic blocks (widths 16/32/64,
+    stride 2 at the start of the second and third), global average pooling, one dense layer.
+    ``shortcut="A"``: identity shortcuts, zero-padded where the width doubles (the paper's
+    CIFAR choice: resnet20 has 0.27M params); ``"B"``: 1x1 conv + BN projections there.
+    ``depth`` 20, 32, 44, 56, 110 are the paper's."""
+    _args.check_int("models.resnet", "depth", depth, minimum=8)
+    if (depth - 2) % 6:
+        raise ValueError(f"jaxconv.models.resnet: `depth` (={depth}) must be 6n + 2 (20, 32, 44, "
+                         "56, 110, ...): three stages of n two-layer blocks plus the first conv "
+                         "and the classifier.")
+    _args.check_choice("models.resnet", "shortcut", shortcut, ("A", "B"))
+    n = (depth - 2) // 6
+    body = _conv_bn(widths[0]) + [L.Relu]
+    for stage, w in enumerate(widths):
+        for block in range(n):
+            body += _basic_block(w, 2 if stage > 0 and block == 0 else 1, shortcut)
+    net = L.serial(*body, L.GlobalAvgPool(), L.Dense(num_classes, init="torch"))
+    return _model(f"resnet{depth}", net, 2, "(C, H, W)")
+
+
+def resnet20(num_classes: int = 10) -> Model:
+    """ResNet-20 (He et al. 2016, Sec. 4.2: n = 3, widths 16/32/64, BN, 0.27M params)."""
+    return resnet(20, num_classes)
+
+
+def _unet_block(features):
+    return [L.Conv(features, 3, padding=1, bias=False), L.BatchNorm(), L.Relu,
+            L.Conv(features, 3, padding=1, bias=False), L.BatchNorm(), L.Relu]
+
+
+def unet(num_classes: int = 10, widths=(16, 32, 64), pool_logits: bool = True,
+         up: str = "bilinear") -> Model:
+    """A small U-Net (Ronneberger et al. 2015): per level two 3x3 conv-BN-ReLU layers, 2x2 max
+    pooling down; up again by :func:`jaxconv.interpolate` (``up``: ``"bilinear"`` or
+    ``"nearest"``, scale 2) and a 1x1 conv, joined to the skip connection along the channels
+    (:func:`jaxconv.layers.Concat`), then the level's two conv layers; a 1x1 conv gives per-pixel
+    logits ``(N, num_classes, H, W)``. ``pool_logits=True`` averages them over the image, a
+    classifier of ``(N, num_classes)`` logits that ``fit`` trains. ``H`` and ``W`` must divide
+    by ``2 ** (len(widths) - 1)``."""
+    _args.check_choice("models.unet", "up", up, ("bilinear", "nearest"))
+    if len(widths) < 1:
+        raise ValueError(f"jaxconv.models.unet: `widths` (={widths!r}) needs at least one level.")
+
+    def level(i):
+        inner = _unet_block(widths[i])
+        if i + 1 == len(widths):
+            return inner
+        upsample = [L.Upsample(scale_factor=2, mode=up), L.Conv(widths[i], 1)]
+        return inner + [L.Concat(L.MaxPool(2), *level(i + 1), *upsample)] + _unet_block(widths[i])
+
+    head = [L.Conv(num_classes, 1)] + ([L.GlobalAvgPool()] if pool_logits else [])
+    return _model("unet", L.serial(*level(0), *head), 2, "(C, H, W)")
+
+
 MODELS: dict[str, Callable[..., Model]] = {
-    "cnn1d": cnn1d, "lenet5": lenet5, "logistic": logistic, "mlp": mlp, "vgg_small": vgg_small,
+    "cnn1d": cnn1d, "lenet5": lenet5, "logistic": logistic, "mlp": mlp, "resnet20": resnet20,
+    "unet": unet, "vgg_small": vgg_small,
 }
 
 

@@ -9,7 +9,7 @@
 ``fit`` shuffles every epoch with a permutation drawn from ``(seed, epoch)`` (the last partial
 batch is dropped so every step has the same shape), evaluates on the test split after each epoch,
 and, with ``out_dir``, appends one JSON line per epoch to ``metrics.jsonl``, saves
-``checkpoint.npz`` (params, optimizer state, step, PRNG key; see :mod:`jaxconv.checkpoint`) and
+``checkpoint.npz`` (params, optimizer state, model state, step, PRNG key; see :mod:`jaxconv.checkpoint`) and
 finally writes ``summary.json``. ``resume=True`` continues from that checkpoint and ends with the
 same params as an uninterrupted run: every random choice is a function of the seed and the step.
 
@@ -56,6 +56,7 @@ class TrainState(NamedTuple):
     key: jax.Array           # PRNG key; step keys are fold_in(key, step)
     bad_step: jax.Array      # int32: first step with a non-finite loss/gradient, -1 if none
     skipped: jax.Array       # int32: steps dropped for non-finite values
+    model_state: Any = {}    # a stateful model's state (batch norm statistics); {} otherwise
 
 
 def make_optimizer(name: str = "adam", lr: float = 1e-3, *, momentum: float = 0.9,
@@ -91,11 +92,20 @@ def make_optimizer(name: str = "adam", lr: float = 1e-3, *, momentum: float = 0.
     return optax.adamw(rate, weight_decay=weight_decay)
 
 
+def apply_model(model: Model, params, model_state, x, *, ops=jaxconv, key=None, train=False):
+    """``(logits, new model state)`` for either kind of model (a stateless one's state: ``{}``)."""
+    if model.stateful:
+        return model.apply(params, model_state, x, ops=ops, key=key, train=train)
+    return model.apply(params, x, ops=ops, key=key, train=train), model_state
+
+
 def loss_fn(model: Model, ops=jaxconv) -> Callable:
-    """``(params, x, y, key) -> (mean softmax cross-entropy, logits)`` in training mode."""
-    def loss(params, x, y, key):
-        logits = model.apply(params, x, ops=ops, key=key, train=True)
-        return ops.softmax_cross_entropy(logits, y), logits
+    """``(params, x, y, key, model_state={}) -> (mean softmax cross-entropy, (logits,
+    new model_state))`` in training mode; differentiate it in ``params`` only."""
+    def loss(params, x, y, key, model_state={}):     # noqa: B006  (never mutated)
+        logits, new_state = apply_model(model, params, model_state, x, ops=ops, key=key,
+                                        train=True)
+        return ops.softmax_cross_entropy(logits, y), (logits, new_state)
     return loss
 
 
@@ -110,7 +120,8 @@ def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=j
     grad_fn = jax.value_and_grad(loss_fn(model, ops), has_aux=True)
 
     def step(state: TrainState, x, y):
-        (loss, _), grads = grad_fn(state.params, x, y, jax.random.fold_in(state.key, state.step))
+        (loss, (_, model_state)), grads = grad_fn(
+            state.params, x, y, jax.random.fold_in(state.key, state.step), state.model_state)
         finite = jnp.isfinite(loss) & _all_finite(grads)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -122,7 +133,8 @@ def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=j
         bad = jnp.where((state.bad_step < 0) & ~finite, state.step, state.bad_step)
         return TrainState(pick(params, state.params), pick(opt_state, state.opt_state),
                           state.step + 1, state.key, bad,
-                          state.skipped + (~finite).astype(jnp.int32)), loss
+                          state.skipped + (~finite).astype(jnp.int32),
+                          pick(model_state, state.model_state)), loss
 
     return step
 
@@ -169,19 +181,22 @@ def compile_step(step, state, x, y, options: dict, shardings=None):
 
 
 def make_eval_step(model: Model, ops=jaxconv) -> Callable:
-    """``eval(params, x, y, mask) -> (sum of losses, number correct)`` over the rows in ``mask``."""
-    def evaluate(params, x, y, mask):
-        logits = model.apply(params, x, ops=ops, train=False)
+    """``eval(params, x, y, mask, model_state={}) -> (sum of losses, number correct)`` over the
+    rows in ``mask``, in evaluation mode (batch norm with its running statistics)."""
+    def evaluate(params, x, y, mask, model_state={}):    # noqa: B006  (never mutated)
+        logits, _ = apply_model(model, params, model_state, x, ops=ops, train=False)
         losses = ops.softmax_cross_entropy(logits, y, reduction="none")
         correct = (jnp.argmax(logits, axis=1) == y) & mask
         return jnp.sum(jnp.where(mask, losses, 0.0)), jnp.sum(correct)
     return evaluate
 
 
-def evaluate(eval_step, params, x, y, batch_size: int, put=None) -> tuple[float, float]:
+def evaluate(eval_step, params, x, y, batch_size: int, put=None,
+             model_state=None) -> tuple[float, float]:
     """Mean loss and accuracy over ``(x, y)`` in fixed-size batches (the last one padded).
 
     ``put(rows)`` places a (global) batch's rows on the devices (default: as they are)."""
+    model_state = {} if model_state is None else model_state
     if len(x) == 0:
         return float("nan"), float("nan")
     put = put or (lambda rows: rows)
@@ -193,20 +208,23 @@ def evaluate(eval_step, params, x, y, batch_size: int, put=None) -> tuple[float,
         if n < batch_size:
             xb = np.concatenate([xb, np.zeros((batch_size - n,) + xb.shape[1:], xb.dtype)])
             yb = np.concatenate([yb, np.zeros(batch_size - n, yb.dtype)])
-        loss, correct = eval_step(params, put(xb), put(yb), put(mask))
+        loss, correct = eval_step(params, put(xb), put(yb), put(mask), model_state)
         total_loss += float(loss)
         total_correct += int(correct)
     return total_loss / len(x), total_correct / len(x)
 
 
 def init_state(model: Model, optimizer, input_shape, seed: int, dtype=None) -> TrainState:
-    """Params from ``model.init`` (cast to ``dtype`` if given), a fresh optimizer state, step 0."""
+    """Params (and a stateful model's state) from ``model.init``, cast to ``dtype`` if given;
+    a fresh optimizer state of the params only; step 0."""
     init_key, train_key = jax.random.split(jax.random.key(seed))
-    params = model.init(init_key, input_shape)
+    params, model_state = (model.init(init_key, input_shape) if model.stateful
+                           else (model.init(init_key, input_shape), {}))
     if dtype is not None:
-        params = jax.tree_util.tree_map(lambda p: p.astype(dtype), params)
+        params, model_state = jax.tree_util.tree_map(lambda p: p.astype(dtype),
+                                                     (params, model_state))
     return TrainState(params, optimizer.init(params), jnp.asarray(0, jnp.int32), train_key,
-                      jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32))
+                      jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32), model_state)
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -297,7 +315,8 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         on_epoch_end: Callable | None = None, data_name: str = "",
         augment: Callable | None = None, dtype=None, xla_options="auto",
         devices: int | None = None, model_parallel: int = 1) -> tuple[Any, list[dict]]:
-    """Train ``model`` on ``dataset``; returns ``(params, history)``, one dict per epoch.
+    """Train ``model`` on ``dataset``; returns ``(params, history)``, one dict per epoch (a
+    stateful model: ``((params, model_state), history)``, as its ``init`` returns them).
 
     ``ops`` is :mod:`jaxconv` (hand-written rules) or :mod:`jaxconv.autodiff`.
     ``on_epoch_end(epoch, state, record)`` is called after each epoch's checkpoint is written.
@@ -369,7 +388,8 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
                            compiler_options(xla_options),
                            (state_sh, layout.batch, layout.replicated))
     eval_fn = jax.jit(make_eval_step(model, ops),
-                      in_shardings=(state_sh.params, layout.batch, layout.batch, layout.batch),
+                      in_shardings=(state_sh.params, layout.batch, layout.batch, layout.batch,
+                                    state_sh.model_state),
                       out_shardings=layout.replicated)
     t0 = time.perf_counter() - sum(r["seconds"] for r in history[-1:])
     log_every = max(1, epochs // 15)       # about 15 progress lines per run
@@ -399,7 +419,8 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
                 + (f", and {ckpt_path} holds the last good epoch" if ckpt_path else "")
                 + ". Lower the learning rate, or pass on_nonfinite='skip' (--on-nonfinite skip).")
         finite = losses[np.isfinite(losses)]
-        test_loss, test_acc = evaluate(eval_fn, state.params, x_test, y_test, batch_size, put)
+        test_loss, test_acc = evaluate(eval_fn, state.params, x_test, y_test, batch_size, put,
+                                       state.model_state)
         record = {"epoch": epoch, "step": int(state.step),
                   "train_loss": float(finite.mean()) if finite.size else float("nan"),
                   "test_loss": test_loss, "test_accuracy": test_acc,
@@ -423,6 +444,7 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     if bar is not None:
         bar.close()
     params = dist.fetch(state.params, layout)
+    trained = (params, dist.fetch(state.model_state, layout)) if model.stateful else params
     if out is not None and history and main:
         last = history[-1]
         summary = {**config, "test_accuracy": last["test_accuracy"], "test_loss": last["test_loss"],
@@ -432,7 +454,7 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
                    "processes": jax.process_count(), **versions()}
         text = json.dumps(summary, indent=2) + "\n"
         ckpt.atomic_write(out / "summary.json", lambda f: f.write(text.encode()))
-    return params, history
+    return trained, history
 
 
 def summary_line(history: list[dict]) -> str:

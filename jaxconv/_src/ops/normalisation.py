@@ -1,0 +1,363 @@
+r"""Batch, layer and group normalisation: one forward, one backward, three reductions.
+
+All three normalise ``x`` over a set of axes ``R`` and apply a per-feature affine map
+(``docs/derivation.md``, Eq. 42)::
+
+    mu = mean_R(x),   var = mean_R((x - mu)^2),   sigma = sqrt(var + eps)
+    x_hat = (x - mu) / sigma,   y = scale * x_hat + bias
+
+==========  ==================  ===============================  ==========================
+op          x                   R (one mu, sigma per ...)        scale, bias
+==========  ==================  ===============================  ==========================
+batch_norm  ``(N, C, *S)``      ``N`` and ``S`` (per channel)    ``(C,)``
+layer_norm  ``(..., *F)``       the last ``num_axes`` axes ``F``  ``F`` (the same shape)
+group_norm  ``(N, C, *S)``      ``C / G`` channels and ``S``      ``(C,)``
+                                (per example and group)
+==========  ==================  ===============================  ==========================
+
+Group norm is computed on the view ``(N, G, C / G, *S)``; instance norm is ``G = C``.
+
+Backward, shared by all three (Eq. 43-44; ``g = scale * delta``, means over ``R``)::
+
+    dE/dx     = (g - mean_R(g) - x_hat * mean_R(g * x_hat)) / sigma
+    dE/dscale = sum_{not F} delta * x_hat,      dE/dbias = sum_{not F} delta
+
+Batch norm in evaluation mode normalises with the running statistics instead, a fixed affine
+map of ``x`` (Eq. 46): ``dE/dx = scale * delta / sigma``. Training-mode batch norm also returns
+the running statistics updated as PyTorch does (Eq. 45); they, and the running statistics given,
+carry no gradient. With ``axis_name`` the two batch means of the forward and the two of the
+backward are averaged over that named axis (``lax.pmean``: synchronised batch norm inside
+``shard_map``, ``pmap`` or a named ``vmap``; every shard holds the same number of examples).
+
+Statistics are computed in two passes (the variance from ``x - mu``, never
+``E[x^2] - E[x]^2``), so a constant channel has variance 0 and ``sigma = sqrt(eps)``: finite
+outputs and gradients. 16-bit inputs are normalised in float32 and rounded once.
+
+Residuals: ``x`` and the per-group ``mu`` and ``1 / sigma`` (``x_hat`` is recomputed), and
+``scale``; evaluation mode: ``x`` (for ``dE/dscale``) and ``1 / sigma`` per channel.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Hashable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxconv._src.core import args as _args
+
+
+class NormConfig(NamedTuple):
+    view: tuple[int, ...]          # the shape x is normalised in (group norm: (N, G, C/G, *S))
+    axes: tuple[int, ...]          # R: the reduced axes of that view
+    affine: tuple[int, ...]        # scale / bias broadcast to the view (1 on non-feature axes)
+    eps: float
+    axis_name: Hashable | None     # batch norm: the named axis the batch is split over
+
+
+def _mean(v, cfg: NormConfig):
+    """``mean_R(v)`` (kept dims), averaged over ``cfg.axis_name`` when there is one."""
+    m = jnp.mean(v, axis=cfg.axes, keepdims=True)
+    return m if cfg.axis_name is None else lax.pmean(m, cfg.axis_name)
+
+
+def _moments(x, cfg: NormConfig):
+    """``(mu, var)`` over ``R`` in two passes, in ``x``'s (accumulation) dtype."""
+    mu = _mean(x, cfg)
+    return mu, _mean(jnp.square(x - mu), cfg)
+
+
+def _affine(v, scale, bias, cfg: NormConfig):
+    if scale is not None:
+        v = v * scale.astype(v.dtype).reshape(cfg.affine)
+    if bias is not None:
+        v = v + bias.astype(v.dtype).reshape(cfg.affine)
+    return v
+
+
+def _feature_sum(v, like, cfg: NormConfig):
+    """``sum_{not F} v`` in the shape and dtype of ``like`` (a scale or bias)."""
+    axes = tuple(a for a, size in enumerate(cfg.affine) if size == 1)
+    return jnp.sum(v, axis=axes).reshape(like.shape).astype(like.dtype)
+
+
+# ----- training mode (and layer / group norm): Eq. 42-44 ----------------------------------------
+
+def forward(x, scale, bias, cfg: NormConfig):
+    """``(y, mu, var)``: ``x`` in ``cfg.view``, normalised over ``R``; ``mu`` and ``var`` kept
+    (broadcastable) in the accumulation dtype, for batch norm's running statistics."""
+    acc = _args.acc_dtype(x.dtype)
+    xa = x.astype(acc)
+    mu, var = _moments(xa, cfg)
+    y = _affine((xa - mu) * lax.rsqrt(var + cfg.eps), scale, bias, cfg)
+    return y.astype(x.dtype), mu, var
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def _normalise(x, scale, bias, cfg: NormConfig):
+    return forward(x, scale, bias, cfg)
+
+
+# _normalise_fwd :: (x, scale, bias) -> ((y, mu, var), (x, mu, 1/sigma, scale, bias))
+def _normalise_fwd(x, scale, bias, cfg: NormConfig):
+    y, mu, var = forward(x, scale, bias, cfg)
+    return (y, mu, var), (x, mu, lax.rsqrt(var + cfg.eps), scale, bias)
+
+
+# _normalise_bwd :: (cfg, res, (CT y, CT mu, CT var)) -> (CT x, CT scale, CT bias)
+# mu and var feed only the running statistics, which carry no gradient (the public functions
+# stop_gradient them), so their cotangents are zero and not read.
+def _normalise_bwd(cfg: NormConfig, res, cts):
+    x, mu, rstd, scale, bias = res
+    delta = cts[0].astype(mu.dtype)
+    x_hat = (x.astype(mu.dtype) - mu) * rstd
+    g = delta if scale is None else delta * scale.astype(mu.dtype).reshape(cfg.affine)
+    dx = (g - _mean(g, cfg) - x_hat * _mean(g * x_hat, cfg)) * rstd        # Eq. 43
+    dscale = None if scale is None else _feature_sum(delta * x_hat, scale, cfg)   # Eq. 44
+    dbias = None if bias is None else _feature_sum(delta, bias, cfg)
+    return dx.astype(x.dtype), dscale, dbias
+
+
+_normalise.defvjp(_normalise_fwd, _normalise_bwd)
+
+
+# ----- batch norm in evaluation mode: Eq. 46 ----------------------------------------------------
+
+def eval_forward(x, scale, bias, mean, var, cfg: NormConfig):
+    """``scale * (x - mean) / sqrt(var + eps) + bias`` with the given (running) statistics."""
+    acc = _args.acc_dtype(x.dtype)
+    mu = mean.astype(acc).reshape(cfg.affine)
+    rstd = lax.rsqrt(var.astype(acc).reshape(cfg.affine) + cfg.eps)
+    return _affine((x.astype(acc) - mu) * rstd, scale, bias, cfg).astype(x.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _normalise_eval(x, scale, bias, mean, var, cfg: NormConfig):
+    return eval_forward(x, scale, bias, mean, var, cfg)
+
+
+# _normalise_eval_fwd :: (x, scale, bias, mean, var) -> (y, (x, mean, 1/sigma, scale, bias))
+def _normalise_eval_fwd(x, scale, bias, mean, var, cfg: NormConfig):
+    acc = _args.acc_dtype(x.dtype)
+    rstd = lax.rsqrt(var.astype(acc) + cfg.eps)
+    return eval_forward(x, scale, bias, mean, var, cfg), (x, mean, rstd, scale, bias)
+
+
+# _normalise_eval_bwd :: (cfg, res, CT y) -> (CT x, CT scale, CT bias, 0, 0)
+def _normalise_eval_bwd(cfg: NormConfig, res, delta):
+    x, mean, rstd, scale, bias = res
+    acc = rstd.dtype
+    d = delta.astype(acc)
+    r = rstd.reshape(cfg.affine)
+    factor = r if scale is None else r * scale.astype(acc).reshape(cfg.affine)
+    dx = (d * factor).astype(x.dtype)
+    dscale = None
+    if scale is not None:
+        x_hat = (x.astype(acc) - mean.astype(acc).reshape(cfg.affine)) * r
+        dscale = _feature_sum(d * x_hat, scale, cfg)
+    dbias = None if bias is None else _feature_sum(d, bias, cfg)
+    zeros = jnp.zeros(mean.shape, mean.dtype)
+    return dx, dscale, dbias, zeros, jnp.zeros_like(zeros)
+
+
+_normalise_eval.defvjp(_normalise_eval_fwd, _normalise_eval_bwd)
+
+
+# ----- argument checks ---------------------------------------------------------------------------
+
+def _check_eps(op, eps) -> float:
+    return _args.check_number(op, "eps", eps, low=0, low_open=True, expect="a positive number",
+                              hint="the usual value is 1e-5")
+
+
+def _check_param(op: str, name: str, value, shape, what: str):
+    if value is None:
+        return None
+    value = _args.as_float_array(op, name, value)
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(f"jaxconv.{op}: `{name}` must have shape {tuple(shape)} ({what}); got "
+                         f"shape {tuple(value.shape)}. Pass one value per {what.split()[-1]}, "
+                         "or None.")
+    return value
+
+
+def _check_channels_first(op: str, x):
+    x = _args.as_float_array(op, "x", x)
+    if not 2 <= x.ndim <= 5:
+        raise ValueError(f"jaxconv.{op}: `x` must be (N, C, *spatial) with 0-3 spatial axes; got "
+                         f"shape {tuple(x.shape)}. Add the missing axes (e.g. x[None] for one "
+                         "example).")
+    return x
+
+
+def _channel_config(x, eps, axis_name) -> NormConfig:
+    c = x.shape[1]
+    return NormConfig(tuple(x.shape), (0,) + tuple(range(2, x.ndim)),
+                      (1, c) + (1,) * (x.ndim - 2), eps, axis_name)
+
+
+def batch_norm_config(x, scale, bias, mean, var, training, momentum, eps, axis_name):
+    op = "batch_norm"
+    x = _check_channels_first(op, x)
+    _args.check_bool(op, "training", training)
+    _args.check_number(op, "momentum", momentum, low=0, high=1)
+    eps = _check_eps(op, eps)
+    c = x.shape[1]
+    scale = _check_param(op, "scale", scale, (c,), "the channels C")
+    bias = _check_param(op, "bias", bias, (c,), "the channels C")
+    mean = _check_param(op, "mean", mean, (c,), "the running mean per channel C")
+    var = _check_param(op, "var", var, (c,), "the running variance per channel C")
+    if (mean is None) != (var is None):
+        raise ValueError(f"jaxconv.{op}: pass both running statistics `mean` and `var`, or "
+                         f"neither (training only); got mean={'None' if mean is None else 'array'}"
+                         f", var={'None' if var is None else 'array'}.")
+    if not training and mean is None:
+        raise ValueError(f"jaxconv.{op}: training=False normalises with the running statistics; "
+                         "pass `mean` and `var` (C,) arrays, or training=True.")
+    per_channel = x.shape[0] * _args.prod(x.shape[2:])
+    if training and per_channel == 1 and axis_name is None:
+        raise ValueError(f"jaxconv.{op}: training needs more than one value per channel to "
+                         f"compute a variance; got input shape {tuple(x.shape)} (N * spatial = "
+                         "1). Use a batch of more than one example, or training=False.")
+    return x, scale, bias, mean, var, _channel_config(x, eps, axis_name)
+
+
+def batch_norm(x, scale, bias, mean, var, *, training, momentum=0.1, eps=1e-5, axis_name=None):
+    """Batch normalisation (Ioffe & Szegedy), PyTorch's ``F.batch_norm``.
+
+    ``training=True``: normalises each channel with the batch mean and biased variance over
+    ``N`` and the spatial axes (``docs/derivation.md``, Eq. 42) and returns the running
+    statistics updated as PyTorch does (Eq. 45): ``(1 - momentum) * mean + momentum *
+    batch_mean``, the variance with the unbiased batch variance. Backward Eq. 43-44.
+    ``training=False``: normalises with ``mean`` and ``var`` and returns them unchanged;
+    backward ``scale * delta / sigma`` (Eq. 46). No gradient flows into ``mean``/``var`` or out
+    of the returned statistics.
+
+    Args:
+      x: ``(N, C, *S)``, 0-3 spatial axes, floating dtype (16-bit: statistics in float32).
+      scale, bias: ``(C,)`` or None (no scale: 1; no bias: 0).
+      mean, var: the running statistics ``(C,)``; may both be None when ``training``.
+      training: bool (keyword).
+      momentum: in [0, 1]; eps: positive, added to the variance.
+      axis_name: a named axis (``shard_map``, ``pmap``, named ``vmap``) to average the batch
+        statistics and the backward's two means over: synchronised batch norm.
+
+    Returns:
+      ``(y, new_mean, new_var)``: ``y`` of ``x``'s shape and dtype; the statistics ``(C,)`` in
+      ``mean``'s dtype (None when no running statistics were given).
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> x = jnp.array([[[1.0, 3.0]], [[5.0, 7.0]]])                    # (N=2, C=1, L=2)
+      >>> y, m, v = jc.batch_norm(x, None, None, jnp.zeros(1), jnp.ones(1), training=True)
+      >>> y.round(3).ravel(), m, v.round(3)
+      (Array([-1.342, -0.447,  0.447,  1.342], dtype=float32), Array([0.4], dtype=float32), Array([1.567], dtype=float32))
+    """
+    x, scale, bias, mean, var, cfg = batch_norm_config(x, scale, bias, mean, var, training,
+                                                       momentum, eps, axis_name)
+    if mean is not None:
+        mean, var = lax.stop_gradient(mean), lax.stop_gradient(var)
+    if not training:
+        return _normalise_eval(x, scale, bias, mean, var, cfg), mean, var
+    y, mu, v = _normalise(x, scale, bias, cfg)
+    if mean is None:
+        return y, None, None
+    count = x.shape[0] * _args.prod(x.shape[2:])
+    if axis_name is not None:
+        count = count * lax.psum(1, axis_name)
+    mu, v = lax.stop_gradient(mu.reshape(-1)), lax.stop_gradient(v.reshape(-1))
+    unbiased = v * (count / jnp.maximum(count - 1, 1))
+    new_mean = ((1 - momentum) * mean.astype(mu.dtype) + momentum * mu).astype(mean.dtype)
+    new_var = ((1 - momentum) * var.astype(mu.dtype) + momentum * unbiased).astype(var.dtype)
+    return y, new_mean, new_var
+
+
+def layer_norm_config(x, scale, bias, num_axes, eps):
+    op = "layer_norm"
+    x = _args.as_float_array(op, "x", x)
+    _args.check_int(op, "num_axes", num_axes, minimum=1)
+    if num_axes > x.ndim:
+        raise ValueError(f"jaxconv.{op}: `num_axes` (={num_axes}) must be between 1 and x.ndim "
+                         f"(={x.ndim}, shape {tuple(x.shape)}): the number of trailing axes to "
+                         "normalise over.")
+    eps = _check_eps(op, eps)
+    feat = tuple(x.shape[x.ndim - num_axes:])
+    scale = _check_param(op, "scale", scale, feat, f"x.shape[-{num_axes}:], the features")
+    bias = _check_param(op, "bias", bias, feat, f"x.shape[-{num_axes}:], the features")
+    lead = x.ndim - num_axes
+    cfg = NormConfig(tuple(x.shape), tuple(range(lead, x.ndim)), (1,) * lead + feat, eps, None)
+    return x, scale, bias, cfg
+
+
+def layer_norm(x, scale=None, bias=None, *, num_axes=1, eps=1e-5):
+    """Layer normalisation (Ba et al.): PyTorch's ``F.layer_norm(x, x.shape[-num_axes:], scale,
+    bias, eps)``. Each leading index is normalised over the last ``num_axes`` axes
+    (``docs/derivation.md``, Eq. 42); backward Eq. 43-44.
+
+    Args:
+      x: any shape with at least ``num_axes`` axes, floating dtype.
+      scale, bias: of shape ``x.shape[-num_axes:]``, or None.
+      num_axes: how many trailing axes to normalise over (1 to ``x.ndim``).
+      eps: positive, added to the variance.
+
+    Returns:
+      ``x``'s shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.layer_norm(jnp.array([[1.0, 2.0, 3.0]])).round(3)
+      Array([[-1.225,  0.   ,  1.225]], dtype=float32)
+    """
+    x, scale, bias, cfg = layer_norm_config(x, scale, bias, num_axes, eps)
+    return _normalise(x, scale, bias, cfg)[0]
+
+
+def group_norm_config(x, num_groups, scale, bias, eps):
+    op = "group_norm"
+    x = _check_channels_first(op, x)
+    _args.check_int(op, "num_groups", num_groups, minimum=1)
+    c = x.shape[1]
+    if c % num_groups:
+        raise ValueError(f"jaxconv.{op}: `num_groups` (={num_groups}) must divide the channels "
+                         f"C (={c}, input shape {tuple(x.shape)}); choose a divisor of {c} "
+                         "(num_groups=C is instance norm).")
+    eps = _check_eps(op, eps)
+    scale = _check_param(op, "scale", scale, (c,), "the channels C")
+    bias = _check_param(op, "bias", bias, (c,), "the channels C")
+    n, g, s = x.shape[0], num_groups, tuple(x.shape[2:])
+    view = (n, g, c // g) + s
+    cfg = NormConfig(view, tuple(range(2, len(view))), (1, g, c // g) + (1,) * len(s), eps, None)
+    return x, scale, bias, cfg
+
+
+def group_norm(x, num_groups, scale=None, bias=None, *, eps=1e-5):
+    """Group normalisation (Wu & He): PyTorch's ``F.group_norm``. Each example's channels are
+    split into ``num_groups`` groups, each normalised over its ``C / num_groups`` channels and
+    the spatial axes (``docs/derivation.md``, Eq. 42); ``num_groups = C`` is instance norm,
+    ``num_groups = 1`` layer norm over ``(C, *S)`` with per-channel affine. Backward Eq. 43-44.
+
+    Args:
+      x: ``(N, C, *S)``, 0-3 spatial axes, floating dtype.
+      num_groups: a divisor of ``C``.
+      scale, bias: ``(C,)`` or None.
+      eps: positive, added to the variance.
+
+    Returns:
+      ``x``'s shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> x = jnp.array([[[1.0, 3.0], [0.0, 4.0]]])                      # (N=1, C=2, L=2)
+      >>> jc.group_norm(x, 2).round(3)
+      Array([[[-1.   ,  1.   ],
+              [-1.   ,  1.   ]]], dtype=float32)
+    """
+    x, scale, bias, cfg = group_norm_config(x, num_groups, scale, bias, eps)
+    return _normalise(x.reshape(cfg.view), scale, bias, cfg)[0].reshape(x.shape)
+
+
+# jaxconv.autodiff.batch_norm / layer_norm / group_norm: the same functions, rules replaced
+AUTODIFF = {"_normalise": forward, "_normalise_eval": eval_forward}
