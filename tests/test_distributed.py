@@ -52,6 +52,20 @@ def test_one_step_on_four_devices_equals_one_device(tmp_path, ops):
     assert int(meta4["all_gathers"]) == 0
 
 
+@pytest.mark.parametrize("ops", ["vjp", "autodiff"])
+def test_batch_norm_on_four_devices_equals_one_device(tmp_path, ops):
+    """Synchronised batch norm (``axis_name`` in a ``shard_map`` over 4 devices) gives the
+    one-device values, running statistics and gradients; a resnet train step laid out on 4
+    devices (batch statistics over the global batch) gives the one-device params and state."""
+    _run(["bn", tmp_path / "one.npz", 1, ops], devices=4)
+    _run(["bn", tmp_path / "four.npz", 4, ops], devices=4)
+    one, four = np.load(tmp_path / "one.npz"), np.load(tmp_path / "four.npz")
+    assert int(four["devices"]) == 4
+    assert set(one.files) == set(four.files) and any("mean" in k for k in one.files)
+    for k in set(one.files) - {"devices"}:
+        np.testing.assert_allclose(four[k], one[k], rtol=2e-5, atol=2e-5, err_msg=k)
+
+
 def test_model_parallel_kernels_split_by_output_channel_train_the_same(tmp_path):
     _run(["step", tmp_path / "one.npz", 1, "vjp"], devices=4)
     _run(["step", tmp_path / "mp.npz", 4, "vjp", 2], devices=4)

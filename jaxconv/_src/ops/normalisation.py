@@ -168,6 +168,23 @@ _normalise_eval.defvjp(_normalise_eval_fwd, _normalise_eval_bwd)
 
 # ----- argument checks ---------------------------------------------------------------------------
 
+def _varying_like(x, param, axis_name):
+    """Inside ``shard_map``, ``param`` cast to vary over ``axis_name`` like ``x`` does (its
+    gradient, one partial sum per shard, then varies too; the cast's transpose sums them).
+    Elsewhere (``pmap``, named ``vmap``, no axis) ``param`` itself."""
+    if param is None or axis_name is None or axis_name not in _varying_axes(x):
+        return param
+    if axis_name in _varying_axes(param):
+        return param
+    return lax.pcast(param, axis_name, to="varying")
+
+
+def _varying_axes(v) -> frozenset:
+    """The ``shard_map`` mesh axes ``v`` varies over (empty outside ``shard_map``)."""
+    kind = getattr(jax.typeof(v), "manual_axis_type", None)
+    return frozenset(getattr(kind, "varying", None) or ())
+
+
 def _check_eps(op, eps) -> float:
     return _args.check_number(op, "eps", eps, low=0, low_open=True, expect="a positive number",
                               hint="the usual value is 1e-5")
@@ -260,6 +277,7 @@ def batch_norm(x, scale, bias, mean, var, *, training, momentum=0.1, eps=1e-5, a
                                                        momentum, eps, axis_name)
     if mean is not None:
         mean, var = lax.stop_gradient(mean), lax.stop_gradient(var)
+    scale, bias = _varying_like(x, scale, axis_name), _varying_like(x, bias, axis_name)
     if not training:
         return _normalise_eval(x, scale, bias, mean, var, cfg), mean, var
     y, mu, v = _normalise(x, scale, bias, cfg)
