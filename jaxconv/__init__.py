@@ -13,8 +13,15 @@ example Hessian-vector products, ``jax.grad(lambda w: jnp.vdot(jax.grad(f)(w), v
 
 from jaxconv import autodiff as autodiff  # noqa: E402  (after the ops it twins)
 from jaxconv import textbook as textbook  # noqa: E402
+from jaxconv._src.ops.activations import elu as elu
+from jaxconv._src.ops.activations import gelu as gelu
+from jaxconv._src.ops.activations import leaky_relu as leaky_relu
+from jaxconv._src.ops.activations import log_softmax as log_softmax
 from jaxconv._src.ops.activations import relu as relu
 from jaxconv._src.ops.activations import sigmoid as sigmoid
+from jaxconv._src.ops.activations import silu as silu
+from jaxconv._src.ops.activations import softmax as softmax
+from jaxconv._src.ops.activations import softplus as softplus
 from jaxconv._src.ops.activations import tanh as tanh
 from jaxconv._src.ops.adaptive_pool import adaptive_avg_pool as adaptive_avg_pool
 from jaxconv._src.ops.adaptive_pool import adaptive_max_pool as adaptive_max_pool
@@ -25,6 +32,7 @@ from jaxconv._src.ops.conv import conv as conv
 from jaxconv._src.ops.conv_transpose import conv_transpose as conv_transpose
 from jaxconv._src.ops.dense import dense as dense
 from jaxconv._src.ops.dropout import dropout as dropout
+from jaxconv._src.ops.interpolate import interpolate as interpolate
 from jaxconv._src.ops.losses import huber as huber
 from jaxconv._src.ops.losses import mse as mse
 from jaxconv._src.ops.losses import sigmoid_binary_cross_entropy as sigmoid_binary_cross_entropy
@@ -32,12 +40,16 @@ from jaxconv._src.ops.losses import softmax_cross_entropy as softmax_cross_entro
 from jaxconv._src.ops.lp_pool import lp_pool as lp_pool
 from jaxconv._src.ops.max_pool import max_pool as max_pool
 from jaxconv._src.ops.max_unpool import max_unpool as max_unpool
+from jaxconv._src.ops.normalisation import batch_norm as batch_norm
+from jaxconv._src.ops.normalisation import group_norm as group_norm
+from jaxconv._src.ops.normalisation import layer_norm as layer_norm
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "adaptive_avg_pool", "adaptive_max_pool", "autodiff", "avg_pool", "conv", "conv_transpose",
-    "dense", "dropout", "global_avg_pool", "global_max_pool", "huber", "lp_pool", "max_pool",
-    "max_unpool", "mse", "relu", "sigmoid", "sigmoid_binary_cross_entropy",
-    "softmax_cross_entropy", "tanh", "textbook",
+    "adaptive_avg_pool", "adaptive_max_pool", "autodiff", "avg_pool", "batch_norm", "conv",
+    "conv_transpose", "dense", "dropout", "elu", "gelu", "global_avg_pool", "global_max_pool",
+    "group_norm", "huber", "interpolate", "layer_norm", "leaky_relu", "log_softmax", "lp_pool",
+    "max_pool", "max_unpool", "mse", "relu", "sigmoid", "sigmoid_binary_cross_entropy", "silu",
+    "softmax", "softmax_cross_entropy", "softplus", "tanh", "textbook",
 ]

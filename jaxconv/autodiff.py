@@ -22,21 +22,31 @@ from jaxconv._src.ops import conv as _conv
 from jaxconv._src.ops import conv_transpose as _conv_transpose
 from jaxconv._src.ops import dense as _dense
 from jaxconv._src.ops import dropout as _dropout
+from jaxconv._src.ops import interpolate as _interpolate
 from jaxconv._src.ops import losses as _losses
 from jaxconv._src.ops import lp_pool as _lp_pool
 from jaxconv._src.ops import max_pool as _max_pool
 from jaxconv._src.ops import max_unpool as _max_unpool
+from jaxconv._src.ops import normalisation as _normalisation
 
 adaptive_avg_pool = _twin(_adaptive_pool.adaptive_avg_pool)
 adaptive_max_pool = _twin(_adaptive_pool.adaptive_max_pool)
 avg_pool = _twin(_avg_pool.avg_pool)
+batch_norm = _twin(_normalisation.batch_norm)
 conv = _twin(_conv.conv)
 conv_transpose = _twin(_conv_transpose.conv_transpose)
 dense = _twin(_dense.dense)
 dropout = _twin(_dropout.dropout)
+elu = _twin(_activations.elu)
+gelu = _twin(_activations.gelu)
 global_avg_pool = _twin(_adaptive_pool.global_avg_pool)
 global_max_pool = _twin(_adaptive_pool.global_max_pool)
+group_norm = _twin(_normalisation.group_norm)
 huber = _twin(_losses.huber)
+interpolate = _twin(_interpolate.interpolate)
+layer_norm = _twin(_normalisation.layer_norm)
+leaky_relu = _twin(_activations.leaky_relu)
+log_softmax = _twin(_activations.log_softmax)
 lp_pool = _twin(_lp_pool.lp_pool)
 max_pool = _twin(_max_pool.max_pool)
 max_unpool = _twin(_max_unpool.max_unpool)
@@ -44,11 +54,16 @@ mse = _twin(_losses.mse)
 relu = _twin(_activations.relu)
 sigmoid = _twin(_activations.sigmoid)
 sigmoid_binary_cross_entropy = _twin(_losses.sigmoid_binary_cross_entropy)
+silu = _twin(_activations.silu)
+softmax = _twin(_activations.softmax)
 softmax_cross_entropy = _twin(_losses.softmax_cross_entropy)
+softplus = _twin(_activations.softplus)
 tanh = _twin(_activations.tanh)
 
 __all__ = [
-    "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "conv", "conv_transpose", "dense",
-    "dropout", "global_avg_pool", "global_max_pool", "huber", "lp_pool", "max_pool", "max_unpool",
-    "mse", "relu", "sigmoid", "sigmoid_binary_cross_entropy", "softmax_cross_entropy", "tanh",
+    "adaptive_avg_pool", "adaptive_max_pool", "avg_pool", "batch_norm", "conv", "conv_transpose",
+    "dense", "dropout", "elu", "gelu", "global_avg_pool", "global_max_pool", "group_norm", "huber",
+    "interpolate", "layer_norm", "leaky_relu", "log_softmax", "lp_pool", "max_pool", "max_unpool",
+    "mse", "relu", "sigmoid", "sigmoid_binary_cross_entropy", "silu", "softmax",
+    "softmax_cross_entropy", "softplus", "tanh",
 ]

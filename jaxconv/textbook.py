@@ -14,12 +14,15 @@ from jaxconv._src.tools.textbook import conv_transpose_backward as conv_transpos
 from jaxconv._src.tools.textbook import conv_transpose_forward as conv_transpose_forward
 from jaxconv._src.tools.textbook import dense_backward as dense_backward
 from jaxconv._src.tools.textbook import huber_backward as huber_backward
+from jaxconv._src.tools.textbook import interpolate_backward as interpolate_backward
+from jaxconv._src.tools.textbook import interpolate_forward as interpolate_forward
 from jaxconv._src.tools.textbook import lp_pool_backward as lp_pool_backward
 from jaxconv._src.tools.textbook import lp_pool_forward as lp_pool_forward
 from jaxconv._src.tools.textbook import max_pool_backward as max_pool_backward
 from jaxconv._src.tools.textbook import max_pool_forward as max_pool_forward
 from jaxconv._src.tools.textbook import max_unpool_backward as max_unpool_backward
 from jaxconv._src.tools.textbook import mse_backward as mse_backward
+from jaxconv._src.tools.textbook import norm_backward as norm_backward
 from jaxconv._src.tools.textbook import (
     sigmoid_binary_cross_entropy_backward as sigmoid_binary_cross_entropy_backward,
 )
@@ -38,12 +41,15 @@ __all__ = [
     "conv_transpose_forward",
     "dense_backward",
     "huber_backward",
+    "interpolate_backward",
+    "interpolate_forward",
     "lp_pool_backward",
     "lp_pool_forward",
     "max_pool_backward",
     "max_pool_forward",
     "max_unpool_backward",
     "mse_backward",
+    "norm_backward",
     "sigmoid_binary_cross_entropy_backward",
     "softmax_cross_entropy_backward",
 ]

@@ -25,9 +25,20 @@ OPS = {
     "relu": (lambda ops, x: ops.relu(x), [(2, 3, 4)]),
     "sigmoid": (lambda ops, x: ops.sigmoid(x), [(2, 3, 4)]),
     "tanh": (lambda ops, x: ops.tanh(x), [(2, 3, 4)]),
+    "leaky_relu": (lambda ops, x: ops.leaky_relu(x, -0.3), [(2, 3, 4)]),
+    "elu": (lambda ops, x: ops.elu(x, 0.5), [(2, 3, 4)]),
+    "gelu": (lambda ops, x: ops.gelu(x), [(2, 3, 4)]),
+    "gelu_tanh": (lambda ops, x: ops.gelu(x, approximate="tanh"), [(2, 3, 4)]),
+    "silu": (lambda ops, x: ops.silu(x), [(2, 3, 4)]),
+    "softplus": (lambda ops, x: ops.softplus(x, 2.0, 1.0), [(2, 3, 4)]),
+    "softmax": (lambda ops, x: ops.softmax(x, axis=1), [(2, 3, 4)]),
+    "log_softmax": (lambda ops, x: ops.log_softmax(x), [(2, 3, 4)]),
     "dense": (lambda ops, x, w: ops.dense(x, w), [(2, 5), (5, 3)]),
     "mse": (lambda ops, y, t: ops.mse(y, t, reduction="mean"), [(2, 5), (2, 5)]),
     "xent": (lambda ops, z, t: ops.softmax_cross_entropy(z, t), [(2, 5), (2, 5)]),
+    "interpolate": (lambda ops, x: ops.interpolate(x, scale_factor=(2, 0.7), mode="bilinear"),
+                    [(2, 3, 5, 4)]),
+    "interpolate_nearest": (lambda ops, x: ops.interpolate(x, size=(3, 7, 2)), [(2, 3, 2, 4, 3)]),
 }
 
 

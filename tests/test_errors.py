@@ -218,3 +218,210 @@ def test_conv_transpose_output_padding_below_stride():
 def test_conv_transpose_padding_cannot_be_a_string():
     with pytest.raises(ValueError, match=r"`padding` \(='SAME'\) must be an int"):
         jc.conv_transpose(X, WT, padding="SAME")
+
+
+XI = jnp.zeros((2, 3, 8, 8), jnp.float32)       # interpolate input, 2 spatial axes
+
+
+def test_interpolate_mode_must_match_the_rank():
+    with pytest.raises(ValueError, match=r"`mode` \(='bilinear'\) needs 2 spatial axes.*"
+                                         r"Use mode='linear' for 1 spatial axis"):
+        jc.interpolate(XI[:, :, 0], size=4, mode="bilinear")
+
+
+def test_interpolate_unknown_mode():
+    with pytest.raises(ValueError, match=r"`mode` \(='bicubic'\) must be one of 'nearest'"):
+        jc.interpolate(XI, size=4, mode="bicubic")
+
+
+def test_interpolate_needs_size_or_scale_factor_not_both():
+    with pytest.raises(ValueError, match=r"exactly one of `size` and `scale_factor`; got both"):
+        jc.interpolate(XI, size=4, scale_factor=2)
+
+
+def test_interpolate_needs_size_or_scale_factor():
+    with pytest.raises(ValueError, match=r"exactly one of `size` and `scale_factor`; got neither"):
+        jc.interpolate(XI)
+
+
+def test_interpolate_align_corners_with_a_nearest_mode():
+    with pytest.raises(ValueError, match=r"`align_corners` \(=False\) applies to the linear "
+                                         r"modes only; leave it None with mode='nearest-exact'"):
+        jc.interpolate(XI, size=4, mode="nearest-exact", align_corners=False)
+
+
+def test_interpolate_align_corners_must_be_bool():
+    with pytest.raises(TypeError, match=r"`align_corners` \(=1\) must be True or False"):
+        jc.interpolate(XI, size=4, mode="bilinear", align_corners=1)
+
+
+def test_interpolate_size_length():
+    with pytest.raises(ValueError, match=r"`size` \(=\(4, 4, 4\)\) must be .*got 3 entries for "
+                                         r"2 spatial axes"):
+        jc.interpolate(XI, size=(4, 4, 4))
+
+
+def test_interpolate_scale_factor_length():
+    with pytest.raises(ValueError, match=r"`scale_factor` \(=\(2.0,\)\) must be .*got 1 entries "
+                                         r"for 2 spatial axes"):
+        jc.interpolate(XI, scale_factor=(2.0,))
+
+
+def test_interpolate_size_must_be_positive():
+    with pytest.raises(ValueError, match=r"`size` \(=\(4, 0\)\) must be positive on every "
+                                         r"spatial axis"):
+        jc.interpolate(XI, size=(4, 0))
+
+
+def test_interpolate_size_must_be_ints():
+    with pytest.raises(TypeError, match=r"`size` \(=4.5\) must be a positive int"):
+        jc.interpolate(XI, size=4.5)
+
+
+def test_interpolate_scale_factor_must_be_positive():
+    with pytest.raises(ValueError, match=r"`scale_factor` \(=-2\) must be a positive number; "
+                                         r"an entry of \(1.5, -2\)"):
+        jc.interpolate(XI, scale_factor=(1.5, -2))
+
+
+def test_interpolate_scale_factor_must_be_a_number():
+    with pytest.raises(ValueError, match=r"`scale_factor` \(=0\) must be a positive number or "
+                                         r"a tuple of 2"):
+        jc.interpolate(XI, scale_factor=0)
+
+
+def test_interpolate_tiny_scale_factor_gives_an_empty_output():
+    with pytest.raises(ValueError, match=r"`scale_factor` \(=0.1\) gives an output size of 0 on "
+                                         r"spatial axis 0 \(floor\(8 \* 0.1\) = 0\); use a factor "
+                                         r">= 1/8"):
+        jc.interpolate(XI, scale_factor=0.1)
+
+
+def test_interpolate_integer_input():
+    with pytest.raises(TypeError, match=r"`x` has dtype int32, expected a floating dtype"):
+        jc.interpolate(jnp.zeros((2, 3, 8), jnp.int32), size=4)
+
+
+def test_interpolate_empty_spatial_axis():
+    with pytest.raises(ValueError, match=r"`x` has no elements on a spatial axis"):
+        jc.interpolate(jnp.zeros((2, 3, 0, 8)), size=4)
+
+
+# ----- the activations' options: static Python values, checked at trace time -----------------
+
+def test_leaky_relu_slope_must_be_finite():
+    with pytest.raises(ValueError, match=r"jaxconv.leaky_relu: `negative_slope` \(=nan\) must be a finite number"):
+        jc.leaky_relu(X, negative_slope=float("nan"))
+
+
+def test_leaky_relu_slope_must_be_a_python_number():
+    with pytest.raises(ValueError, match=r"`negative_slope` \(=Array\(.*must be a finite number"):
+        jc.leaky_relu(X, negative_slope=jnp.asarray(0.1))
+
+
+def test_elu_alpha_must_be_finite():
+    with pytest.raises(ValueError, match=r"jaxconv.elu: `alpha` \(=inf\) must be a finite number"):
+        jc.elu(X, alpha=float("inf"))
+
+
+def test_gelu_approximate_must_be_none_or_tanh():
+    with pytest.raises(ValueError, match=r"jaxconv.gelu: `approximate` \(='erf'\) must be 'none' or 'tanh'"):
+        jc.gelu(X, approximate="erf")
+
+
+def test_gelu_approximate_is_not_a_bool():
+    with pytest.raises(ValueError, match=r"`approximate` \(=True\) must be 'none' or 'tanh'"):
+        jc.gelu(X, approximate=True)
+
+
+def test_softplus_beta_must_be_positive():
+    with pytest.raises(ValueError, match=r"jaxconv.softplus: `beta` \(=0.0\) must be a positive finite number"):
+        jc.softplus(X, beta=0.0)
+
+
+def test_softplus_threshold_must_be_finite():
+    with pytest.raises(ValueError, match=r"jaxconv.softplus: `threshold` \(=nan\) must be a finite number"):
+        jc.softplus(X, threshold=float("nan"))
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax"])
+def test_softmax_axis_out_of_range(op):
+    with pytest.raises(ValueError, match=rf"jaxconv.{op}: `axis` \(=4\) is out of range for `x` of shape \(2, 4, 8, 8\) \(4 dimensions\); pass an axis in \[-4, 3\]"):
+        getattr(jc, op)(X, axis=4)
+
+
+def test_softmax_axis_must_be_an_int():
+    with pytest.raises(TypeError, match=r"jaxconv.softmax: `axis` \(=\(0, 1\)\) must be an int"):
+        jc.softmax(X, axis=(0, 1))
+
+
+@pytest.mark.parametrize("op", ["leaky_relu", "elu", "gelu", "silu", "softplus", "softmax",
+                                "log_softmax"])
+def test_activation_integer_input_is_a_type_error(op):
+    with pytest.raises(TypeError, match=rf"jaxconv.{op}: `x` has dtype int32, expected a floating dtype"):
+        getattr(jc, op)(jnp.zeros((2, 3), jnp.int32))
+
+
+# ----- normalisation ------------------------------------------------------------------------------
+
+XN = jnp.zeros((4, 3, 5), jnp.float32)
+C3 = jnp.ones(3, jnp.float32)
+
+
+@pytest.mark.parametrize("name", ["scale", "bias", "mean", "var"])
+def test_batch_norm_parameter_shapes(name):
+    kw = dict(scale=C3, bias=C3, mean=C3, var=C3)
+    kw[name] = jnp.ones(4, jnp.float32)
+    with pytest.raises(ValueError, match=rf"`{name}` must have shape \(3,\).*got shape \(4,\)"):
+        jc.batch_norm(XN, kw["scale"], kw["bias"], kw["mean"], kw["var"], training=True)
+
+
+def test_batch_norm_needs_more_than_one_value_per_channel():
+    with pytest.raises(ValueError, match=r"more than one value per channel.*\(1, 3\)"):
+        jc.batch_norm(jnp.zeros((1, 3)), None, None, C3, C3, training=True)
+    jc.batch_norm(jnp.zeros((1, 3)), None, None, C3, C3, training=False)      # fine
+
+
+@pytest.mark.parametrize("momentum", [-0.1, 1.5, float("nan")])
+def test_batch_norm_momentum_in_unit_interval(momentum):
+    with pytest.raises(ValueError, match=r"`momentum` \(=.*\) must be a number in \[0, 1\]"):
+        jc.batch_norm(XN, None, None, C3, C3, training=True, momentum=momentum)
+
+
+@pytest.mark.parametrize("op", ["batch_norm", "layer_norm", "group_norm"])
+@pytest.mark.parametrize("eps", [0.0, -1e-5])
+def test_norm_eps_positive(op, eps):
+    call = {"batch_norm": lambda: jc.batch_norm(XN, None, None, C3, C3, training=True, eps=eps),
+            "layer_norm": lambda: jc.layer_norm(XN, eps=eps),
+            "group_norm": lambda: jc.group_norm(XN, 3, eps=eps)}[op]
+    with pytest.raises(ValueError, match=r"`eps` \(=.*\) must be a positive number"):
+        call()
+
+
+def test_batch_norm_training_flag_and_statistics():
+    with pytest.raises(TypeError, match="`training`"):
+        jc.batch_norm(XN, None, None, C3, C3, training="yes")
+    with pytest.raises(ValueError, match="training=False normalises with the running"):
+        jc.batch_norm(XN, None, None, None, None, training=False)
+    with pytest.raises(ValueError, match="pass both running statistics"):
+        jc.batch_norm(XN, None, None, C3, None, training=True)
+    with pytest.raises(ValueError, match=r"`x` must be \(N, C, \*spatial\) with 0-3 spatial"):
+        jc.batch_norm(jnp.zeros(3), None, None, C3, C3, training=True)
+
+
+def test_group_norm_groups_must_divide_channels():
+    with pytest.raises(ValueError, match=r"`num_groups` \(=2\) must divide the channels C \(=3"):
+        jc.group_norm(XN, 2)
+    with pytest.raises(ValueError, match=r"`scale` must have shape \(3,\)"):
+        jc.group_norm(XN, 3, jnp.ones(5))
+
+
+@pytest.mark.parametrize("num_axes", [0, 4])
+def test_layer_norm_num_axes_in_range(num_axes):
+    with pytest.raises(ValueError, match=r"`num_axes` \(="):
+        jc.layer_norm(XN, num_axes=num_axes)
+
+
+def test_layer_norm_scale_has_the_normalised_shape():
+    with pytest.raises(ValueError, match=r"`scale` must have shape \(3, 5\).*x.shape\[-2:\]"):
+        jc.layer_norm(XN, jnp.ones(5), num_axes=2)

@@ -211,13 +211,33 @@ def test_dense_random_configurations(shapes):
     compare_with_autodiff(jax.jit(jc.dense), jax.jit(jc.autodiff.dense), args)
 
 
-@given(st.sampled_from(["relu", "sigmoid", "tanh"]),
+# each activation's options, valid or not (NaN, a zero beta, an axis out of range, a bad string)
+ACTIVATION_OPTIONS = {
+    "leaky_relu": st.fixed_dictionaries({"negative_slope": st.sampled_from(
+        [0.01, 0.3, -0.5, 0.0, float("nan")])}),
+    "elu": st.fixed_dictionaries({"alpha": st.sampled_from([1.0, 0.4, -1.5, float("inf")])}),
+    "gelu": st.fixed_dictionaries({"approximate": st.sampled_from(["none", "tanh", "erf"])}),
+    "softplus": st.fixed_dictionaries({"beta": st.sampled_from([1.0, 2.0, 0.5, 0.0]),
+                                       "threshold": st.sampled_from([20.0, 1.0, -2.0])}),
+    "softmax": st.fixed_dictionaries({"axis": st.integers(-5, 4)}),
+    "log_softmax": st.fixed_dictionaries({"axis": st.integers(-5, 4)}),
+}
+
+
+@given(st.sampled_from(["relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "silu",
+                        "softplus", "softmax", "log_softmax"]).flatmap(
+           lambda n: st.tuples(st.just(n), ACTIVATION_OPTIONS.get(n, st.just({})))),
        st.lists(st.integers(0, 4), min_size=0, max_size=4),
-       st.sampled_from([np.float64, np.float32, np.int32]))
-def test_activations_random_shapes_and_dtypes(name, shape, dtype):
-    x = np.random.default_rng(3).standard_normal(shape).astype(dtype)
+       st.sampled_from([np.float64, np.float32, np.int32]),
+       st.sampled_from([1.0, 1.0, 30.0]))
+def test_activations_random_shapes_and_dtypes(name_options, shape, dtype, scale):
+    name, kw = name_options
+    if name in ("sigmoid", "tanh"):     # written in the output: 1 - t^2 cancels once |x| >> 1
+        scale = 1.0
+    x = (np.random.default_rng(3).standard_normal(shape) * scale).astype(dtype)
     x = x + np.copysign(0.05, x) if dtype != np.int32 else x       # relu: away from the kink
-    compare_with_autodiff(jax.jit(getattr(jc, name)), jax.jit(getattr(jc.autodiff, name)),
+    compare_with_autodiff(jax.jit(lambda v: getattr(jc, name)(v, **kw)),
+                          jax.jit(lambda v: getattr(jc.autodiff, name)(v, **kw)),
                           [jnp.asarray(x)])
 
 
@@ -266,3 +286,31 @@ def test_losses_random_configurations(config):
     compare_with_autodiff(lambda *a: getattr(jc, name)(*a, **kw),
                           lambda *a: getattr(jc.autodiff, name)(*a, **kw),
                           [jnp.asarray(a) for a in arrays])
+
+
+@st.composite
+def interpolate_configs(draw):
+    n = draw(st.integers(1, 3))
+    sizes = draw(st.tuples(*[st.sampled_from([0, 1, 2, 3, 4, 5, 6] + [1, 3, 4, 5] * 3)] * n))
+    shape = (draw(EMPTY_OR_SMALL), draw(st.sampled_from([0, 1, 3]))) + sizes
+    linear = {1: "linear", 2: "bilinear", 3: "trilinear"}[n]
+    mode = draw(st.sampled_from(["nearest", "nearest-exact", linear, linear, "bilinear"]))
+    aligns = [None, True, False] if mode == linear else [None] * 5 + [True]
+    kw = dict(mode=mode, align_corners=draw(st.sampled_from(aligns)))
+    factor = st.sampled_from([0.0, 0.2, 0.5, 0.7, 1, 1.5, 2, 2.5, 3])
+    axes = st.sampled_from([n] * 5 + [n - 1 or 2])                  # sometimes the wrong length
+    which = draw(st.sampled_from(["size"] * 4 + ["scale"] * 4 + ["both", "neither"]))
+    if which in ("size", "both"):
+        one = st.integers(0, 8) | st.integers(1, 8)
+        kw["size"] = draw(one | axes.flatmap(lambda k: st.tuples(*[one] * k)))
+    if which in ("scale", "both"):
+        kw["scale_factor"] = draw(factor | axes.flatmap(lambda k: st.tuples(*[factor] * k)))
+    return shape, kw
+
+
+@given(interpolate_configs())
+def test_interpolate_random_configurations(config):
+    shape, kw = config
+    x = np.random.default_rng(7).standard_normal(shape)
+    compare_with_autodiff(jax.jit(lambda a: jc.interpolate(a, **kw)),
+                          jax.jit(lambda a: jc.autodiff.interpolate(a, **kw)), [jnp.asarray(x)])

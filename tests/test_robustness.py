@@ -388,6 +388,19 @@ NUMPY_CALLS = {
     "softmax_cross_entropy": lambda ops, r: ops.softmax_cross_entropy(r((3, 4)),
                                                                       np.array([0, 3, 1])),
     "dropout": lambda ops, r: ops.dropout(r((3, 4)), 0.5, jax.random.key(0)),
+    "batch_norm": lambda ops, r: ops.batch_norm(r((4, 3, 5)), r((3,)), r((3,)), r((3,)),
+                                                np.ones(3), training=True)[0],
+    "layer_norm": lambda ops, r: ops.layer_norm(r((3, 4)), r((4,)), r((4,))),
+    "group_norm": lambda ops, r: ops.group_norm(r((2, 4, 5)), 2, r((4,)), r((4,))),
+    "interpolate": lambda ops, r: ops.interpolate(r((2, 3, 5, 4)), scale_factor=1.5,
+                                                  mode="bilinear"),
+    "leaky_relu": lambda ops, r: ops.leaky_relu(r((3, 4)), 0.2),
+    "elu": lambda ops, r: ops.elu(r((3, 4))),
+    "gelu": lambda ops, r: ops.gelu(r((3, 4))),
+    "silu": lambda ops, r: ops.silu(r((3, 4))),
+    "softplus": lambda ops, r: ops.softplus(r((3, 4))),
+    "softmax": lambda ops, r: ops.softmax(r((3, 4))),
+    "log_softmax": lambda ops, r: ops.log_softmax(r((3, 4)), axis=0),
 }
 
 

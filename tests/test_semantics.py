@@ -228,3 +228,27 @@ def test_out_of_range_labels_under_jit_give_nan_not_a_silent_number():
     loss = jax.jit(lambda v, t: jc.softmax_cross_entropy(v, t, reduction="none"))(
         z, jnp.array([0, 7]))
     assert np.isfinite(loss[0]) and np.isnan(loss[1])
+
+
+
+def _interpolate_backward_jaxpr(ops, shape, kw):
+    """The jaxpr of ``x, delta -> vjp(delta)`` (traced only: forward and backward)."""
+    def f(v):
+        return ops.interpolate(v, **kw)
+    x = jax.ShapeDtypeStruct(shape, jnp.float64)
+    ct = jax.eval_shape(f, x)
+    return str(jax.make_jaxpr(lambda v, d: jax.vjp(f, v)[1](d))(x, ct))
+
+
+def test_interpolate_backward_is_gathers_without_scatter():
+    """Eq. 50 as gathers over the static per-input tables: the backward's jaxpr holds no
+    scatter / scatter-add (deterministic on GPU), where jax.grad's transpose of the forward's
+    gathers (jaxconv.autodiff) is a scatter-add."""
+    for shape, kw in [((2, 3, 5), dict(scale_factor=2.5, mode="linear")),
+                      ((2, 3, 5, 4), dict(size=(3, 9), mode="bilinear", align_corners=True)),
+                      ((1, 2, 3, 4, 3), dict(scale_factor=(2, 0.7, 1.5), mode="trilinear")),
+                      ((2, 3, 5, 4), dict(scale_factor=(2, 0.7))),
+                      ((2, 3, 7), dict(size=4, mode="nearest-exact"))]:
+        ours = _interpolate_backward_jaxpr(jc, shape, kw)
+        assert "gather" in ours and "scatter" not in ours, (shape, kw)
+        assert "scatter-add" in _interpolate_backward_jaxpr(jc.autodiff, shape, kw)

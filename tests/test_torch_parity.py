@@ -179,3 +179,206 @@ def test_elementwise_losses(reduction):
 def test_activations(name):
     x = _x((3, 4, 5)) + np.copysign(0.05, _x((3, 4, 5)))
     compare(getattr(jc, name), getattr(torch, name), [x])
+
+
+_LINEAR = {1: "linear", 2: "bilinear", 3: "trilinear"}
+
+
+def _nearest_backward_quirk(shape, kw):
+    """PyTorch's ``upsample_nearest*d_backward`` maps an axis with ``O == S`` or ``O == 2 S``
+    straight through (``o`` or ``o >> 1``) even when a ``scale_factor`` other than 1 or 2 made
+    its forward read ``floor(o / scale_factor)``: that gradient is not its forward's transpose
+    (ours is; ``test_interpolate_nearest_gradient_is_the_transpose_where_pytorch_shortcuts``)."""
+    if kw.get("mode") != "nearest" or "scale_factor" not in kw:
+        return False
+    f = kw["scale_factor"]
+    factors = f if isinstance(f, tuple) else (f,) * (len(shape) - 2)
+    return any((int(s * v) == s and v != 1) or (int(s * v) == 2 * s and v != 2)
+               for s, v in zip(shape[2:], factors))
+
+
+def _interpolate_draws(count=32, seed=0):
+    """Seeded random configurations over every option: rank, mode, align_corners, size (int or
+    tuple) or scale factor (int, float or tuple; integer and not, up and down)."""
+    rng = np.random.default_rng(seed)
+    factors = [2, 3, 0.5, 0.7, 1.5, 2.5, 1.3, 0.6, 1.75, 2.0]
+    draws = []
+    while len(draws) < count:
+        n = int(rng.integers(1, 4))
+        shape = (2, 2) + tuple(int(v) for v in rng.integers(1, 7, n))
+        mode = str(rng.choice(["nearest", "nearest-exact", _LINEAR[n]]))
+        kw = {"mode": mode}
+        if mode == _LINEAR[n]:
+            align = [None, True, False][int(rng.integers(3))]
+            if align is not None:
+                kw["align_corners"] = align
+        scalar = rng.random() < 0.3
+        if rng.random() < 0.4:
+            size = tuple(int(v) for v in rng.integers(1, 11, n))
+            kw["size"] = size[0] if scalar else size
+            outs = (size[0],) * n if scalar else size
+        else:
+            f = tuple(factors[int(i)] for i in rng.integers(len(factors), size=n))
+            kw["scale_factor"] = f[0] if scalar else f
+            outs = tuple(int(s * v) for s, v in zip(shape[2:], (f[0],) * n if scalar else f))
+        if min(outs) < 1 or _nearest_backward_quirk(shape, kw):
+            continue
+        draws.append((shape, kw))
+    return draws
+
+
+_INTERPOLATE_DRAWS = _interpolate_draws() + [
+    ((1, 2, 2), {"size": 98}),                                     # floorf: 49 * (2/98) -> 1
+    ((1, 2, 9), {"scale_factor": 1.1, "mode": "linear"}),           # O == S: the identity
+    ((2, 1, 9, 5), {"scale_factor": (1.1, 1.7), "mode": "bilinear"}),
+    ((2, 1, 5, 4), {"scale_factor": (1.1, 0.5), "mode": "nearest-exact"}),
+    ((1, 1, 1, 6), {"size": (4, 3), "mode": "bilinear", "align_corners": True}),   # S = 1
+    ((2, 1, 4, 5), {"size": (4, 9), "mode": "nearest-exact"}),     # an axis left as it is
+]
+
+
+@pytest.mark.parametrize("shape,kw", _INTERPOLATE_DRAWS,
+                         ids=[f"{s}-{kw}" for s, kw in _INTERPOLATE_DRAWS])
+def test_interpolate(shape, kw):
+    compare(jax.jit(lambda x: jc.interpolate(x, **kw)), lambda x: F.interpolate(x, **kw),
+            [_x(shape)])
+
+
+def test_interpolate_nearest_gradient_is_the_transpose_where_pytorch_shortcuts():
+    """``scale_factor=1.1`` on 5 positions: O = 5 = S. PyTorch's forward reads
+    ``floor(o / 1.1) = [0, 0, 1, 2, 3]`` (ours too), its backward passes the deltas straight
+    through; ours is the transpose of the forward."""
+    x = _x((1, 1, 5))
+    y, vjp = jax.vjp(lambda v: jc.interpolate(v, scale_factor=1.1), jnp.asarray(x))
+    yt = F.interpolate(torch.tensor(x), scale_factor=1.1)
+    np.testing.assert_allclose(y, yt.numpy(), rtol=RTOL, atol=RTOL)
+    np.testing.assert_array_equal(y[0, 0], x[0, 0, [0, 0, 1, 2, 3]])
+    (g,) = vjp(jnp.asarray([[[1.0, 2.0, 4.0, 8.0, 16.0]]]))
+    np.testing.assert_array_equal(g[0, 0], [3.0, 4.0, 8.0, 16.0, 0.0])
+
+
+# ----- the activations with options: every option, the kinks (0.0 exactly), NaN, +-inf, tails --
+
+def _activation_inputs(seed):
+    """``(4, 6)`` random values (scaled by 3) with the kink, signed zeros, the tails, both sides
+    of softplus's thresholds (``b x`` at 20 and 1 exactly and just past them), NaN and +-inf."""
+    x = _x((4, 6), seed) * 3
+    x.flat[:14] = [0.0, -0.0, 0.5, 0.51, 10.0, 10.01, 20.0, 20.5, 30.0, -30.0, 800.0, -800.0,
+                   np.nan, np.inf]
+    x.flat[14] = -np.inf
+    return x
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("name,options", [
+    ("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.2}),
+    ("leaky_relu", {"negative_slope": -0.5}), ("leaky_relu", {"negative_slope": 0.0}),
+    ("elu", {}), ("elu", {"alpha": 0.5}), ("elu", {"alpha": 2.0}), ("elu", {"alpha": -0.7}),
+    ("gelu", {}), ("gelu", {"approximate": "tanh"}), ("silu", {}),
+    ("softplus", {}), ("softplus", {"beta": 2.0, "threshold": 1.0}),
+    ("softplus", {"beta": 0.5, "threshold": 5.0}), ("softplus", {"beta": 2.0, "threshold": 40.0})])
+def test_activations_with_options(name, options, seed):
+    """The keyword names are PyTorch's; NaN and infinities give PyTorch's values and gradients
+    (``assert_allclose`` counts NaN equal to NaN)."""
+    x = _activation_inputs(seed)
+    if name == "elu":   # PyTorch's elu'(NaN) is NaN in its vector loop but 1 in its scalar tail
+        x[np.isnan(x)] = 1.0
+    compare(jax.jit(lambda v: getattr(jc, name)(v, **options)),
+            lambda v: getattr(F, name)(v, **options), [x], seed=seed)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_softmax_and_log_softmax_with_large_logits(name, axis):
+    """Logits of +-1e4 (and -inf: probability 0) along every axis; ties of the maximum."""
+    x = _x((3, 4, 5)) * 30
+    x[0, 0, :2] = 1e4
+    x[1, 2, 1] = -1e4
+    x[2, 1, 3] = -np.inf
+    compare(jax.jit(lambda v: getattr(jc, name)(v, axis=axis)),
+            lambda v: getattr(F, name)(v, dim=axis), [x])
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_softmax_of_a_scalar_and_of_an_empty_axis(name):
+    compare(lambda v: getattr(jc, name)(v, axis=0), lambda v: getattr(F, name)(v, dim=0),
+            [np.array(1.5)])
+    compare(lambda v: getattr(jc, name)(v, axis=-1), lambda v: getattr(F, name)(v, dim=-1),
+            [np.zeros((2, 0))])
+
+
+def test_softplus_does_not_overflow_where_pytorch_does():
+    """Below a large threshold PyTorch's ``log1p(exp(beta x))`` overflows (``inf``, gradient
+    NaN) once ``beta x > 709``; jaxconv's stable form gives ``x`` and gradient 1 there, and
+    PyTorch's values everywhere else."""
+    x = np.array([-800.0, -1.0, 0.0, 700.0, 710.0, 800.0])
+    y, vjp = jax.vjp(lambda v: jc.softplus(v, threshold=1000.0), jnp.asarray(x))
+    xt = torch.tensor(x, requires_grad=True)
+    yt = F.softplus(xt, threshold=1000.0)
+    yt.sum().backward()
+    (g,) = vjp(jnp.ones(6))
+    np.testing.assert_allclose(y[:4], yt.detach().numpy()[:4], rtol=RTOL)
+    np.testing.assert_allclose(g[:4], xt.grad.numpy()[:4], rtol=RTOL)
+    assert np.isinf(yt.detach().numpy()[4:]).all() and np.isnan(xt.grad.numpy()[4:]).all()
+    np.testing.assert_array_equal(y[4:], x[4:])
+    np.testing.assert_array_equal(g[4:], 1.0)
+
+
+# ----- normalisation: random configurations over every option ------------------------------------
+
+def _norm_configs(count, seed):
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        rank = int(rng.integers(0, 4))
+        shape = (int(rng.integers(2, 5)), int(rng.choice([2, 4, 6]))) + tuple(
+            int(v) for v in rng.integers(1, 5, rank))
+        yield i, rng, shape, bool(rng.integers(2)), float(rng.choice([1e-5, 1e-3, 0.1]))
+
+
+@pytest.mark.parametrize("i,rng,shape,affine,eps", list(_norm_configs(16, 11)),
+                         ids=lambda v: str(v) if isinstance(v, (int, tuple)) else None)
+def test_batch_norm_matches_torch(i, rng, shape, affine, eps):
+    c = shape[1]
+    training = i % 4 != 3
+    momentum = float(rng.choice([0.0, 0.1, 0.5, 1.0]))
+    mean, var = rng.standard_normal(c), rng.random(c) + 0.5
+    arrays = [_x(shape, i)] + ([rng.standard_normal(c), rng.standard_normal(c)] if affine else [])
+    stats = {}
+
+    def ours(x, *p):
+        y, m, v = jc.batch_norm(x, *(p or (None, None)), jnp.asarray(mean), jnp.asarray(var),
+                                training=training, momentum=momentum, eps=eps)
+        stats["ours"] = (m, v)
+        return y
+
+    def theirs(x, *p):
+        rm, rv = torch.tensor(mean), torch.tensor(var)
+        y = F.batch_norm(x, rm, rv, *(p or (None, None)), training=training, momentum=momentum,
+                         eps=eps)
+        stats["theirs"] = (rm, rv)
+        return y
+
+    compare(ours, theirs, arrays)
+    for a, b in zip(stats["ours"], stats["theirs"]):
+        np.testing.assert_allclose(a, b.numpy(), rtol=RTOL, atol=RTOL)
+
+
+@pytest.mark.parametrize("i,rng,shape,affine,eps", list(_norm_configs(12, 12)),
+                         ids=lambda v: str(v) if isinstance(v, (int, tuple)) else None)
+def test_group_norm_matches_torch(i, rng, shape, affine, eps):
+    c = shape[1]
+    groups = int(rng.choice([g for g in (1, 2, 3, 6) if c % g == 0]))
+    arrays = [_x(shape, i)] + ([rng.standard_normal(c), rng.standard_normal(c)] if affine else [])
+    compare(lambda x, *p: jc.group_norm(x, groups, *p, eps=eps),
+            lambda x, *p: F.group_norm(x, groups, *p, eps=eps), arrays)
+
+
+@pytest.mark.parametrize("i,rng,shape,affine,eps", list(_norm_configs(12, 13)),
+                         ids=lambda v: str(v) if isinstance(v, (int, tuple)) else None)
+def test_layer_norm_matches_torch(i, rng, shape, affine, eps):
+    k = int(rng.integers(1, len(shape) + 1))
+    feat = shape[len(shape) - k:]
+    arrays = [_x(shape, i)] + ([rng.standard_normal(feat), rng.standard_normal(feat)]
+                               if affine else [])
+    compare(lambda x, *p: jc.layer_norm(x, *p, num_axes=k, eps=eps),
+            lambda x, *p: F.layer_norm(x, feat, *p, eps=eps), arrays)

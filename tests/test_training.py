@@ -353,3 +353,52 @@ def test_cli_resume_rejects_bad_checkpoints(tmp_path, capsys, kind):
                 "other model": "was written with model='mlp'",
                 "not a checkpoint": "not a readable jaxconv checkpoint"}[kind]
     assert expected in err and "pwned" not in err
+
+
+# ----- models with state (batch norm) ------------------------------------------------------------
+
+def _fit_bn(tmp_path=None, **kw):
+    args = dict(epochs=2, batch_size=16, lr=3e-3, seed=5, log=None, data_name="synthetic")
+    args.update(kw)
+    return train.fit(models.resnet(8, num_classes=3, widths=(4, 8, 8)),
+                     data.synthetic(48, 16, (1, 8, 8), 3), out_dir=tmp_path, **args)
+
+
+def test_stateful_model_trains_its_statistics_apart_from_the_params(tmp_path):
+    """``fit`` returns ``(params, state)`` for a model with batch norm; the optimizer state
+    holds moments of the params only; a killed run resumes to bit-identical params and
+    statistics; evaluation runs with the running statistics."""
+    model = models.resnet(8, num_classes=3, widths=(4, 8, 8))
+    opt = train.make_optimizer("adam", 1e-3)
+    state = train.init_state(model, opt, (1, 8, 8), seed=0)
+    n_params = len(jax.tree_util.tree_leaves(state.params))
+    assert len(jax.tree_util.tree_leaves(state.opt_state)) == 2 * n_params + 1   # mu, nu, count
+    (params, stats), hist = _fit_bn(tmp_path / "full")
+    init_stats = state.model_state
+    assert jax.tree_util.tree_structure(stats) == jax.tree_util.tree_structure(init_stats)
+    assert not np.allclose(jax.tree_util.tree_leaves(stats)[0],
+                           jax.tree_util.tree_leaves(init_stats)[0])
+
+    class Killed(Exception):
+        pass
+
+    def kill(epoch, state, record):
+        raise Killed
+
+    with pytest.raises(Killed):
+        _fit_bn(tmp_path / "resumed", on_epoch_end=kill)
+    resumed, hist2 = _fit_bn(tmp_path / "resumed", resume=True)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, (params, stats), resumed)
+    assert [h["test_loss"] for h in hist] == [h["test_loss"] for h in hist2]
+    ds = data.synthetic(48, 16, (1, 8, 8), 3)
+    loss, correct = train.make_eval_step(model)(params, ds.x_test, ds.y_test,
+                                               np.ones(16, bool), stats)
+    assert float(loss) / 16 == pytest.approx(hist[-1]["test_loss"], rel=1e-5)
+
+
+def test_stateful_model_curves_coincide_with_autodiff():
+    curves = {}
+    for name, ops in (("vjp", jc), ("autodiff", jc.autodiff)):
+        _, hist = _fit_bn(ops=ops)
+        curves[name] = np.array([[h["train_loss"], h["test_loss"]] for h in hist])
+    np.testing.assert_allclose(curves["vjp"], curves["autodiff"], rtol=1e-4)

@@ -21,13 +21,27 @@ from jaxconv._src.core import windows as _windows
 from jaxconv._src.tools import textbook
 
 OPS = ("conv", "conv_transpose", "max_pool", "max_unpool", "avg_pool", "lp_pool",
+       "batch_norm", "layer_norm", "group_norm",
        "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool", "relu",
-       "sigmoid", "tanh", "dense", "mse", "softmax_cross_entropy",
-       "sigmoid_binary_cross_entropy", "huber")
+       "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "silu", "softplus", "softmax",
+       "log_softmax", "dense", "mse", "softmax_cross_entropy",
+       "sigmoid_binary_cross_entropy", "huber", "interpolate")
 
 _CONV_S = {1: (9,), 2: (7, 6), 3: (5, 6, 5)}
 _CONV_K = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
 _POOL_S = {1: (10,), 2: (7, 8), 3: (5, 6, 5)}
+
+
+_ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "silu", "softplus",
+                "softmax", "log_softmax")
+_ACTIVATION_OPTIONS = {                     # (shape, options) after the default case
+    "leaky_relu": [((7,), (("negative_slope", 0.2),)), ((4, 5), (("negative_slope", -0.5),))],
+    "elu": [((7,), (("alpha", 0.5),)), ((4, 5), (("alpha", 2.0),))],
+    "gelu": [((7,), ()), ((3, 4, 5), (("approximate", "tanh"),))],
+    "softplus": [((7,), ()), ((3, 4, 5), (("beta", 2.0), ("threshold", 1.0)))],  # both sides
+    "softmax": [((3, 4, 5), (("axis", 0),)), ((3, 4, 5), (("axis", 1),)), ((7,), ())],
+    "log_softmax": [((3, 4, 5), (("axis", 0),)), ((3, 4, 5), (("axis", 1),)), ((7,), ())],
+}
 
 
 def _per_axis(values, n):
@@ -62,8 +76,12 @@ class Case:
             arrays[1] = np.abs(arrays[1]) + 0.5              # per-example weights, positive
         if self.op == "sigmoid_binary_cross_entropy":
             arrays[1] = 1 / (1 + np.exp(-arrays[1]))         # targets in (0, 1)
-        if self.op == "relu" or (self.op == "lp_pool" and self.kwargs.get("p") == 1.0):
+        if (self.op in ("relu", "leaky_relu", "elu")
+                or (self.op == "lp_pool" and self.kwargs.get("p") == 1.0)):
             arrays[0] = arrays[0] + np.copysign(0.05, arrays[0])     # keep away from the kink
+        if self.op == "softplus":          # and from the switch to the identity, b x = threshold
+            kink = self.kwargs.get("threshold", 20.0) / self.kwargs.get("beta", 1.0)
+            arrays[0] = arrays[0] + np.copysign(0.05, arrays[0] - kink)
         if self.op == "softmax_cross_entropy" and self.labels == "prob":
             e = np.exp(arrays[1])
             arrays[1] = e / e.sum(axis=1, keepdims=True)
@@ -74,6 +92,12 @@ class Case:
     def int_labels(self) -> np.ndarray:
         n, k = self.shapes[0]
         return np.random.default_rng(1).integers(0, k, size=n)
+
+    def running_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Batch norm's running ``(mean, var)`` for the channels of ``shapes[0]``."""
+        rng = np.random.default_rng(3)
+        c = self.shapes[0][1]
+        return rng.standard_normal(c) * 0.5, rng.random(c) + 0.5
 
     def unpool_indices(self) -> np.ndarray:
         """Flat winner indices of a max pool (window = stride) of a fixed input whose output
@@ -103,6 +127,12 @@ class Case:
         if self.op == "max_unpool":
             idx = self.unpool_indices()
             return lambda x: op(x, idx, **kw)
+        if self.op == "batch_norm":        # the running statistics are not differentiable
+            mean, var = self.running_stats()
+            return lambda x, *affine: op(x, *_affine(affine), mean, var, **kw)[0]
+        if self.op == "group_norm":
+            groups = kw.pop("num_groups")
+            return lambda x, *affine: op(x, groups, *_affine(affine), **kw)
         return lambda *args: op(*args, **kw)
 
     def textbook(self, inputs, delta):
@@ -130,13 +160,22 @@ class Case:
             return (textbook.adaptive_pool_backward(self.op.split("_")[1], inputs[0], d, 1),)
         if self.op == "avg_pool":
             return (textbook.avg_pool_backward(inputs[0], delta, **kw),)
+        if self.op in ("batch_norm", "layer_norm", "group_norm"):
+            x, scale, bias = (list(inputs) + [None, None])[:3]
+            opts = {k: v for k, v in kw.items() if k != "momentum"}
+            if self.op == "batch_norm":
+                opts["mean"], opts["var"] = self.running_stats()
+            grads = textbook.norm_backward(self.op, x, scale, bias, delta, **opts)
+            return grads[:len(inputs)]
         if self.op == "lp_pool":
             return (textbook.lp_pool_backward(inputs[0], delta, **kw),)
-        if self.op in ("relu", "sigmoid", "tanh"):
-            return (textbook.activation_backward(self.op, inputs[0], delta),)
+        if self.op in _ACTIVATIONS:
+            return (textbook.activation_backward(self.op, inputs[0], delta, **kw),)
         if self.op == "dense":
             dx, dw, db = textbook.dense_backward(inputs[0], inputs[1], delta)
             return (dx, dw, db)[:len(inputs)]
+        if self.op == "interpolate":
+            return (textbook.interpolate_backward(inputs[0], delta, **kw),)
         d = np.asarray(delta, np.float64)
         if self.op == "mse":
             g = textbook.mse_backward(*inputs, reduction=kw["reduction"]) * d
@@ -158,6 +197,30 @@ class Case:
             dy, dt = textbook.huber_backward(*inputs, **kw)
             return (dy * d, dt * d)
         raise ValueError(self.op)
+
+
+def _affine(params):
+    """``(scale, bias)`` from the differentiable affine inputs given (none, scale, or both)."""
+    return tuple(params) + (None,) * (2 - len(params))
+
+
+def _norm_cases(op):
+    if op == "batch_norm":
+        return [Case(op, ((4, 3), (3,), (3,)), (("training", True),)),
+                Case(op, ((3, 2, 5), (2,), (2,)), (("training", True), ("momentum", 0.3))),
+                Case(op, ((2, 3, 4, 3), (3,), (3,)), (("training", True),)),
+                Case(op, ((2, 2, 3, 2, 3),), (("training", True), ("eps", 0.1))),
+                Case(op, ((2, 3, 4, 3), (3,), (3,)), (("training", False),)),
+                Case(op, ((3, 2, 5), (2,)), (("training", False), ("eps", 0.1)))]
+    if op == "group_norm":
+        return [Case(op, ((2, 6, 5), (6,), (6,)), (("num_groups", 3),)),
+                Case(op, ((2, 4, 3, 3), (4,), (4,)), (("num_groups", 1),)),
+                Case(op, ((2, 4, 3, 3),), (("num_groups", 4),)),                 # instance norm
+                Case(op, ((2, 2, 2, 3, 2), (2,), (2,)), (("num_groups", 2), ("eps", 0.01)))]
+    return [Case(op, ((3, 4, 5), (5,), (5,))),
+            Case(op, ((3, 4, 5), (4, 5), (4, 5)), (("num_axes", 2),)),
+            Case(op, ((2, 3, 4, 3),), (("num_axes", 3), ("eps", 1e-3))),
+            Case(op, ((6,), (6,)), (("num_axes", 1),))]
 
 
 def _conv_case(n, stride=1, padding="VALID", dilation=1, groups=1, flip=False, bias=True,
@@ -266,6 +329,27 @@ def _valid(case: Case) -> bool:
     return True
 
 
+def _interpolate_cases():
+    """Every mode and rank, align_corners both ways, size and integer / non-integer factors,
+    up and down (PyTorch's rules: ``docs/derivation.md``, Eq. 47-49)."""
+    s1, s2, s3 = (2, 3, 7), (2, 3, 5, 4), (2, 2, 3, 4, 3)
+    lin, ac = ("mode", "linear"), ("align_corners", True)
+    return [Case("interpolate", (s,), opts) for s, opts in [
+        (s1, (("scale_factor", 2),)),                                        # nearest, x2
+        (s1, (("size", 4), ("mode", "nearest-exact"))),                      # down
+        (s1, (("scale_factor", 1.5), lin)),
+        (s1, (("size", 12), lin, ac)),
+        (s2, (("scale_factor", (2, 0.7)),)),
+        (s2, (("scale_factor", 1.5), ("mode", "nearest-exact"))),
+        (s2, (("scale_factor", 0.5), ("mode", "bilinear"))),                 # down, default
+        (s2, (("size", (8, 3)), ("mode", "bilinear"), ac)),
+        (s2, (("scale_factor", (2, 0.7)), ("mode", "bilinear"), ("align_corners", False))),
+        (s3, (("size", (6, 3, 5)),)),
+        (s3, (("size", (5, 2, 4)), ("mode", "trilinear"), ac)),
+        (s3, (("scale_factor", (2, 1.5, 0.7)), ("mode", "trilinear"))),
+    ]]
+
+
 def cases(op: str, exhaustive: bool = False) -> list[Case]:
     """The configurations of ``op`` that ``jaxconv check`` and the tests run."""
     if op == "conv":
@@ -274,6 +358,8 @@ def cases(op: str, exhaustive: bool = False) -> list[Case]:
         return _pool_cases(op, exhaustive)
     if op == "conv_transpose":
         return _conv_transpose_cases()
+    if op in ("batch_norm", "layer_norm", "group_norm"):
+        return _norm_cases(op)
     if op == "max_unpool":
         return [Case(op, ((2, 3) + _per_axis((3, 4), n),), (("window", 2),)) for n in (1, 2, 3)]
     if op in ("adaptive_avg_pool", "adaptive_max_pool"):
@@ -285,8 +371,11 @@ def cases(op: str, exhaustive: bool = False) -> list[Case]:
         extra = (("delta", 0.7),) if op == "huber" else ()
         return [Case(op, ((4, 3), (4, 3)), (("reduction", r),) + extra)
                 for r in ("sum", "mean", "none")]
-    if op in ("relu", "sigmoid", "tanh"):
+    if op in ("relu", "sigmoid", "tanh", "silu"):
         return [Case(op, ((3, 4, 5),)), Case(op, ((7,),))]
+    if op in _ACTIVATION_OPTIONS:               # the defaults, then each option's extremes
+        return [Case(op, ((3, 4, 5),))] + [Case(op, (shape,), opts)
+                                           for shape, opts in _ACTIVATION_OPTIONS[op]]
     if op == "dense":
         return [Case(op, ((5, 7), (7, 3), (3,))), Case(op, ((5, 7), (7, 3)))]
     if op == "mse":
@@ -301,4 +390,6 @@ def cases(op: str, exhaustive: bool = False) -> list[Case]:
                    Case(op, ((6, 5), (6,)), (("reduction", "sum"),), "int"),
                    Case(op, ((6, 5), (6, 5)), (("reduction", "mean"), ("label_smoothing", 0.2)),
                         "prob")])
+    if op == "interpolate":
+        return _interpolate_cases()
     raise ValueError(f"jaxconv._grid.cases: unknown op {op!r}; expected one of {OPS}.")

@@ -12,6 +12,7 @@ Layout as everywhere in jaxconv: activations ``(N, C, *S)``, kernels ``(D, C // 
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -242,8 +243,26 @@ def lp_pool_backward(x, delta, window, p=2.0, stride=None, padding="VALID", ceil
     return dx
 
 
-def activation_backward(name, x, delta):
-    """Eq. 21's ``f'(x)`` factor (Eq. 22-24): ``delta * f'(x)`` for relu, sigmoid, tanh."""
+_ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "silu", "softplus",
+                "softmax", "log_softmax")
+
+
+def _normal_cdf(x):
+    return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[np.float64])(x / math.sqrt(2.0)))
+
+
+def _along_last(fn, x, delta, axis):
+    """``fn`` of the slices along ``axis``: moved last, applied, moved back."""
+    out = fn(np.moveaxis(x, axis, -1), np.moveaxis(delta, axis, -1))
+    return np.moveaxis(out, -1, axis)
+
+
+def activation_backward(name, x, delta, **options):
+    """Eq. 21's ``f'(x)`` factor (Eq. 22-24 and 34-39): ``delta * f'(x)``, and the
+    vector-Jacobian products of softmax and log_softmax (Eq. 40-41) through their full
+    Jacobians along ``axis``. Options as the ops take them: ``negative_slope`` (leaky_relu),
+    ``alpha`` (elu), ``approximate`` (gelu: "none" or "tanh"), ``beta`` and ``threshold``
+    (softplus), ``axis`` (softmax, log_softmax)."""
     x, delta = _f64(x), _f64(delta)
     if name == "relu":
         return delta * (x > 0)
@@ -252,8 +271,38 @@ def activation_backward(name, x, delta):
         return delta * s * (1.0 - s)
     if name == "tanh":
         return delta * (1.0 - np.tanh(x) ** 2)
+    if name == "leaky_relu":                                                    # Eq. 34
+        return delta * np.where(x > 0, 1.0, options.get("negative_slope", 0.01))
+    if name == "elu":                                                           # Eq. 35
+        alpha = options.get("alpha", 1.0)
+        return delta * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0)))
+    if name == "gelu" and options.get("approximate", "none") == "none":         # Eq. 36
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+        return delta * (_normal_cdf(x) + x * pdf)
+    if name == "gelu":                                                          # Eq. 37
+        c, k = math.sqrt(2.0 / math.pi), 0.044715
+        t = np.tanh(c * (x + k * x ** 3))
+        return delta * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t ** 2) * c * (1.0 + 3.0 * k * x ** 2))
+    if name == "silu":                                                          # Eq. 38
+        s = 1.0 / (1.0 + np.exp(-x))
+        return delta * (s + x * s * (1.0 - s))
+    if name == "softplus":                                                      # Eq. 39
+        beta, threshold = options.get("beta", 1.0), options.get("threshold", 20.0)
+        z = beta * x
+        return delta * np.where(z > threshold, 1.0, 1.0 / (1.0 + np.exp(-np.minimum(z, 700))))
+    if name in ("softmax", "log_softmax"):                                      # Eq. 40-41
+        def vjp(v, d):
+            e = np.exp(v - v.max(axis=-1, keepdims=True))
+            p = e / e.sum(axis=-1, keepdims=True)
+            eye = np.eye(v.shape[-1])
+            if name == "softmax":      # J[k, j] = dy_k / dx_j = y_k ([k = j] - y_j)
+                jac = p[..., :, None] * (eye - p[..., None, :])
+            else:                      # J[k, j] = [k = j] - softmax_j
+                jac = eye - p[..., None, :]
+            return np.einsum("...k,...kj->...j", d, jac)
+        return _along_last(vjp, x, delta, options.get("axis", -1))
     raise ValueError(f"jaxconv.textbook.activation_backward: unknown activation {name!r}; "
-                     "expected 'relu', 'sigmoid' or 'tanh'.")
+                     f"expected one of {', '.join(repr(a) for a in _ACTIVATIONS)}.")
 
 
 def dense_backward(x, w, delta):
@@ -404,4 +453,127 @@ def adaptive_pool_backward(kind, x, delta, output_size):
             if v > best or np.isnan(v):
                 best, arg = v, cell
         dx[(nn, c) + arg] += d
+    return dx
+
+
+def _norm_rows(kind, x, num_groups=None, num_axes=1):
+    """``x`` as rows of one normalisation set each, the feature index of every element, and the
+    inverse permutation: ``(rows (G, M), features (G, M), unflatten)``."""
+    x = _f64(x)
+    if kind == "batch_norm":       # one set per channel: (C, N * S)
+        perm = (1, 0) + tuple(range(2, x.ndim))
+        feats = np.broadcast_to(np.arange(x.shape[1]).reshape((1, -1) + (1,) * (x.ndim - 2)),
+                                x.shape)
+    elif kind == "group_norm":     # one set per example and group: (N * G, C / G * S)
+        perm = tuple(range(x.ndim))
+        feats = np.broadcast_to(np.arange(x.shape[1]).reshape((1, -1) + (1,) * (x.ndim - 2)),
+                                x.shape)
+    else:                          # layer norm: one set per leading index: (lead, F)
+        perm = tuple(range(x.ndim))
+        f = x.shape[x.ndim - num_axes:]
+        feats = np.broadcast_to(np.arange(int(np.prod(f))).reshape(f), x.shape)
+    xt, ft = x.transpose(perm), feats.transpose(perm)
+    if kind == "batch_norm":
+        groups = x.shape[1]
+    elif kind == "group_norm":
+        groups = x.shape[0] * num_groups
+    else:
+        groups = int(np.prod(x.shape[:x.ndim - num_axes]))
+    rows, frows = xt.reshape(groups, -1), ft.reshape(groups, -1)
+
+    def unflatten(r):
+        return r.reshape(xt.shape).transpose(np.argsort(perm))
+    return rows, frows, unflatten
+
+
+def norm_backward(kind, x, scale, bias, delta, *, num_groups=None, num_axes=1, eps=1e-5,
+                  training=True, mean=None, var=None):
+    """Eq. 42-44 (and Eq. 46 for ``training=False`` batch norm) executed set by set: for each
+    normalisation set the sums ``mu = sum x / M``, ``var = sum (x - mu)^2 / M`` in loops, then
+    ``dx = (g - sum g / M - x_hat * sum g x_hat / M) / sigma`` with ``g = scale * delta``.
+    Returns ``(dE/dx, dE/dscale, dE/dbias)`` (None for an absent scale or bias)."""
+    rows, feats, unflatten = _norm_rows(kind, x, num_groups, num_axes)
+    drows = _norm_rows(kind, delta, num_groups, num_axes)[0]
+    sflat = None if scale is None else _f64(scale).reshape(-1)
+    dx = np.zeros_like(rows)
+    dscale = None if scale is None else np.zeros_like(sflat)
+    dbias = None if bias is None else np.zeros(_f64(bias).size)
+    for g_idx in range(rows.shape[0]):
+        xr, dr, fr = rows[g_idx], drows[g_idx], feats[g_idx]
+        m = len(xr)
+        if training:
+            mu = sum(xr) / m
+            v = sum((xi - mu) ** 2 for xi in xr) / m
+        else:                           # batch norm, evaluation: the running statistics
+            mu, v = _f64(mean)[g_idx], _f64(var)[g_idx]
+        sigma = np.sqrt(v + eps)
+        x_hat = [(xi - mu) / sigma for xi in xr]
+        g = [dr[j] * (1.0 if sflat is None else sflat[fr[j]]) for j in range(m)]
+        mean_g = sum(g) / m
+        mean_gx = sum(gj * xh for gj, xh in zip(g, x_hat)) / m
+        for j in range(m):
+            dx[g_idx, j] = ((g[j] - mean_g - x_hat[j] * mean_gx) / sigma if training
+                            else g[j] / sigma)
+            if dscale is not None:
+                dscale[fr[j]] += dr[j] * x_hat[j]
+            if dbias is not None:
+                dbias[fr[j]] += dr[j]
+    shape = None if scale is None else np.shape(scale)
+    return (unflatten(dx), None if dscale is None else dscale.reshape(shape),
+            None if dbias is None else dbias.reshape(np.shape(bias)))
+
+
+def _interpolate_taps(o, in_size, out_size, mode, align_corners, scale_factor):
+    """Eq. 47-49 on one axis: the ``(input position, weight)`` pairs output ``o`` reads."""
+    if align_corners:                                                   # Eq. 47
+        r = (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    elif scale_factor is None or (mode == "linear" and in_size == out_size):
+        r = in_size / out_size
+    else:
+        r = 1.0 / scale_factor
+    last = in_size - 1
+    if mode == "nearest":                                               # Eq. 48
+        return [(min(int(np.floor(np.float32(o * r))), last), 1.0)]
+    u = o * r if align_corners else max((o + 0.5) * r - 0.5, 0.0)
+    if mode == "nearest-exact":
+        return [(min(int(np.floor(np.float32(u + 0.5))), last), 1.0)]
+    i0 = min(int(np.floor(np.float32(u))), last)                        # Eq. 49
+    lam = min(max(u - i0, 0.0), 1.0)
+    return [(i0, 1.0 - lam), (min(i0 + 1, last), lam)]
+
+
+def _interpolate_setup(x, size, scale_factor, mode, align_corners):
+    from jaxconv._src.ops import interpolate as _interp
+    cfg = _interp.interpolate_config(x, size, scale_factor, mode, align_corners)
+    taps = [[_interpolate_taps(o, s, out, cfg.mode, cfg.align_corners, f) for o in range(out)]
+            for s, out, f in zip(cfg.in_sizes, cfg.out_sizes, cfg.scale_factors)]
+    return cfg, taps
+
+
+def _interpolate_corners(taps, o):
+    """Every ``(input position, product of weights)`` that output position ``o`` reads."""
+    for corner in itertools.product(*(taps[a][i] for a, i in enumerate(o))):
+        yield tuple(p for p, _ in corner), float(np.prod([w for _, w in corner]))
+
+
+def interpolate_forward(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """Eq. 47-49: ``y[n,c,o] = sum over corners of prod_a w_a * x[n,c,i]`` (PyTorch's rules)."""
+    x = _f64(x)
+    cfg, taps = _interpolate_setup(x, size, scale_factor, mode, align_corners)
+    y = np.zeros(x.shape[:2] + cfg.out_sizes)
+    for n, c, o in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(cfg.out_sizes)):
+        y[(n, c) + o] = sum(w * x[(n, c) + p] for p, w in _interpolate_corners(taps, o))
+    return y
+
+
+def interpolate_backward(x, delta, size=None, scale_factor=None, mode="nearest",
+                         align_corners=None):
+    """Eq. 50: each output's delta, times its product of weights, added to every input it
+    read: ``dx[n,c,i] += prod_a w_a * delta[n,c,o]``."""
+    x, delta = _f64(x), _f64(delta)
+    cfg, taps = _interpolate_setup(x, size, scale_factor, mode, align_corners)
+    dx = np.zeros_like(x)
+    for n, c, o in itertools.product(range(x.shape[0]), range(x.shape[1]), _grid(cfg.out_sizes)):
+        for p, w in _interpolate_corners(taps, o):
+            dx[(n, c) + p] += w * delta[(n, c) + o]
     return dx
