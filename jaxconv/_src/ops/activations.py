@@ -217,9 +217,9 @@ _leaky_relu.defvjp(_leaky_relu_fwd, _leaky_relu_bwd)
 
 
 def leaky_relu(x, negative_slope=0.01):
-    """Element-wise ``x if x > 0 else negative_slope * x``; backward ``delta * [x > 0]``, or
-    ``delta * negative_slope`` where ``x <= 0`` (``docs/derivation.md``, Eq. 34; residual: a
-    boolean mask). The slope is the gradient at ``x = 0`` and at NaN, as PyTorch's.
+    """Element-wise ``x if x > 0 else negative_slope * x``; backward ``delta`` where ``x > 0``,
+    else ``delta * negative_slope`` (``docs/derivation.md``, Eq. 34; residual: a boolean mask).
+    The slope is the gradient at ``x = 0`` and at NaN, as PyTorch's.
 
     Args:
       x: any shape, floating dtype.

@@ -10,8 +10,9 @@
 batch is dropped so every step has the same shape), evaluates on the test split after each epoch,
 and, with ``out_dir``, appends one JSON line per epoch to ``metrics.jsonl``, saves
 ``checkpoint.npz`` (params, optimizer state, model state, step, PRNG key; see
-:mod:`jaxconv.checkpoint`) and finally writes ``summary.json``. ``resume=True`` continues from that checkpoint and ends with the
-same params as an uninterrupted run: every random choice is a function of the seed and the step.
+:mod:`jaxconv.checkpoint`) and finally writes ``summary.json``. ``resume=True`` continues from
+that checkpoint and ends with the same params (and model state) as an uninterrupted run: every
+random choice is a function of the seed and the step.
 
 Non-finite values: a step whose loss or gradient is not finite never updates the params. With
 ``on_nonfinite="stop"`` (default) ``fit`` raises :class:`NonFiniteError` naming the step at the end

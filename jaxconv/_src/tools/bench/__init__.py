@@ -138,7 +138,9 @@ def main(argv=None) -> int:
     if not args.quick:
         import jaxconv
         for model_name, shape, batch in (("lenet5", (1, 28, 28), 128), ("cnn1d", (1, 40), 100),
-                                         ("vgg_small", (3, 32, 32), 64)):
+                                         ("vgg_small", (3, 32, 32), 64),
+                                         ("resnet20", (3, 32, 32), 64),
+                                         ("unet", (1, 32, 32), 32)):
             entry = {"model": model_name, "batch": batch}
             for label, ops in (("jaxconv", jaxconv), ("autodiff", jaxconv.autodiff)):
                 args_ = (model_name, shape, batch, ops)

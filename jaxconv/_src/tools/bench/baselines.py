@@ -43,7 +43,71 @@ def torch_model(name, num_classes=10):
             c = w
         return nn.Sequential(*layers, nn.Flatten(), nn.Linear(128 * 4 * 4, 256), nn.ReLU(),
                              nn.Dropout(0.3), nn.Linear(256, num_classes))
+    if name == "resnet20":
+        return _torch_resnet20(nn, num_classes)
+    if name == "unet":
+        return _torch_unet(nn, num_classes)
     raise ValueError(name)
+
+
+def _torch_resnet20(nn, num_classes):
+    """jaxconv.models.resnet20 in PyTorch: BN after every conv, option-A shortcuts."""
+    F = nn.functional
+
+    class Block(nn.Module):
+        def __init__(self, c_in, c_out, stride):
+            super().__init__()
+            self.c1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
+            self.b1 = nn.BatchNorm2d(c_out)
+            self.c2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+            self.b2 = nn.BatchNorm2d(c_out)
+            self.stride, self.pad = stride, c_out - c_in
+
+        def forward(self, x):
+            y = self.b2(self.c2(F.relu(self.b1(self.c1(x)))))
+            s = x[:, :, ::self.stride, ::self.stride] if self.stride > 1 else x
+            if self.pad:
+                s = F.pad(s, (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
+            return F.relu(y + s)
+
+    layers, c = [nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for stage, w in enumerate((16, 32, 64)):
+        for block in range(3):
+            layers.append(Block(c, w, 2 if stage and not block else 1))
+            c = w
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(64, num_classes))
+
+
+def _torch_unet(nn, num_classes, widths=(16, 32, 64)):
+    """jaxconv.models.unet in PyTorch: conv-BN-ReLU pairs, bilinear up-sampling, skips."""
+    import torch
+
+    def block(c_in, c_out):
+        return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(c_out), nn.ReLU(),
+                             nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+                             nn.BatchNorm2d(c_out), nn.ReLU())
+
+    class Level(nn.Module):
+        def __init__(self, c_in, i):
+            super().__init__()
+            self.enc = block(c_in, widths[i])
+            self.inner = Level(widths[i], i + 1) if i + 1 < len(widths) else None
+            if self.inner is not None:
+                self.up = nn.Conv2d(widths[i + 1], widths[i], 1)
+                self.dec = block(2 * widths[i], widths[i])
+
+        def forward(self, x):
+            x = self.enc(x)
+            if self.inner is None:
+                return x
+            u = self.inner(nn.functional.max_pool2d(x, 2))
+            u = self.up(nn.functional.interpolate(u, scale_factor=2, mode="bilinear"))
+            return self.dec(torch.cat([x, u], 1))
+
+    return nn.Sequential(Level(1, 0), nn.Conv2d(widths[0], num_classes, 1),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten())
 
 
 def torch_version() -> str | None:

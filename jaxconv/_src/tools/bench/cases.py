@@ -114,6 +114,79 @@ def pool_case(name, op_name, x_shape, window, stride, padding=0) -> Case:
     return case
 
 
+def fn_case(name, op_name, shapes, call, torch_call) -> Case:
+    """Forward + backward of ``call(op, *arrays)`` (e.g. ``lambda op, x: op(x, 2)``) for an op
+    of either namespace, against ``torch_call(F, *tensors)`` (``torch.nn.functional``)."""
+    arrays = _rng_arrays(shapes)
+
+    def build(impl):
+        if impl in ("jaxconv", "autodiff"):
+            import jax
+            import jax.numpy as jnp
+
+            import jaxconv
+            op = getattr(jaxconv if impl == "jaxconv" else jaxconv.autodiff, op_name)
+            args = [jnp.asarray(a) for a in arrays]
+            shape = jax.eval_shape(lambda *a: call(op, *a), *args).shape
+            ct = jnp.asarray(np.random.default_rng(2).standard_normal(shape).astype(np.float32))
+
+            def f(ct, *a):
+                out, vjp = jax.vjp(lambda *v: call(op, *v), *a)
+                return out, vjp(ct)
+
+            compiled, seconds = timing.compiled(f, ct, *args)
+            case.compile_s[impl] = seconds
+            return lambda: jax.block_until_ready(compiled(ct, *args))
+        torch = baselines.torch_or_none()
+        if torch is None:
+            return None
+        ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+
+        def run():
+            for v in ts:
+                v.grad = None
+            y = torch_call(torch.nn.functional, *ts)
+            y.backward(torch.ones_like(y))
+            return ts[0].grad
+        return run
+
+    case = Case("op", name, build)
+    return case
+
+
+def modern_op_cases() -> list[Case]:
+    """Normalisation, interpolation and activation rows (each ``x`` 64x64x32x32)."""
+    x = (64, 64, 32, 32)
+    c = (64,)
+
+    def bn(op, x, s, b):
+        return op(x, s, b, np.zeros(64, np.float32), np.ones(64, np.float32), training=True)[0]
+
+    def bn_torch(F, x, s, b):
+        return F.batch_norm(x, None, None, s, b, training=True)
+
+    return [
+        fn_case("batch_norm train 64x64x32x32", "batch_norm", [x, c, c], bn, bn_torch),
+        fn_case("group_norm G=8 64x64x32x32", "group_norm", [x, c, c],
+                lambda op, x, s, b: op(x, 8, s, b), lambda F, x, s, b: F.group_norm(x, 8, s, b)),
+        fn_case("layer_norm (C,H,W) 64x64x32x32", "layer_norm", [x, x[1:], x[1:]],
+                lambda op, x, s, b: op(x, s, b, num_axes=3),
+                lambda F, x, s, b: F.layer_norm(x, x.shape[1:], s, b)),
+        fn_case("interpolate bilinear x2 64x64x32x32", "interpolate", [x],
+                lambda op, x: op(x, scale_factor=2, mode="bilinear"),
+                lambda F, x: F.interpolate(x, scale_factor=2, mode="bilinear")),
+        fn_case("interpolate nearest x2 64x64x32x32", "interpolate", [x],
+                lambda op, x: op(x, scale_factor=2),
+                lambda F, x: F.interpolate(x, scale_factor=2)),
+        fn_case("gelu 64x64x32x32", "gelu", [x], lambda op, x: op(x), lambda F, x: F.gelu(x)),
+        fn_case("silu 64x64x32x32", "silu", [x], lambda op, x: op(x), lambda F, x: F.silu(x)),
+        fn_case("leaky_relu 64x64x32x32", "leaky_relu", [x], lambda op, x: op(x),
+                lambda F, x: F.leaky_relu(x)),
+        fn_case("softmax 4096x1000", "softmax", [(4096, 1000)], lambda op, x: op(x),
+                lambda F, x: F.softmax(x, -1)),
+    ]
+
+
 def xent_case(name, n, k) -> Case:
     arrays = _rng_arrays([(n, k)])
     labels = np.random.default_rng(1).integers(0, k, n).astype(np.int32)
@@ -210,7 +283,10 @@ def default_cases(quick: bool = False) -> list[Case]:
         pool_case("avg_pool 3x3/2 32x32 C64 B64 (overlapping)", "avg_pool", (64, 64, 32, 32),
                   3, 2, 1),
         xent_case("softmax_cross_entropy 4096x1000", 4096, 1000),
+        *modern_op_cases(),
         step_case("step lenet5 B=128 28x28", "lenet5", (1, 28, 28), 128),
         step_case("step cnn1d B=100 (MNIST-1D)", "cnn1d", (1, 40), 100),
         step_case("step vgg_small B=64 32x32", "vgg_small", (3, 32, 32), 64),
+        step_case("step resnet20 B=64 32x32", "resnet20", (3, 32, 32), 64),
+        step_case("step unet B=32 32x32", "unet", (1, 32, 32), 32),
     ]

@@ -13,11 +13,12 @@ def residual_bytes(model_name, input_shape, batch, ops) -> int:
     from jaxconv._src.nn import models
     from jaxconv._src.training import fit as train
     model = models.get(model_name)
-    params = model.init(jax.random.key(0), input_shape)
+    state = train.init_state(model, train.make_optimizer("sgd", 0.1), input_shape, seed=0)
     x = jnp.zeros((batch,) + input_shape, jnp.float32)
     y = jnp.zeros((batch,), jnp.int32)
     loss = train.loss_fn(model, ops)
-    _, vjp = jax.vjp(lambda p: loss(p, x, y, jax.random.key(1))[0], params)
+    _, vjp = jax.vjp(lambda p: loss(p, x, y, jax.random.key(1), state.model_state)[0],
+                     state.params)
     return sum(leaf.nbytes for leaf in jax.tree_util.tree_leaves(vjp))
 
 
