@@ -163,3 +163,12 @@ def test_forced_lowering_is_part_of_the_traced_function():
         hlo[method] = jax.jit(lambda x, w, ops=ops: ops.conv(x, w)).lower(x, w).as_text()
     assert hlo["lax"].count("convolution") >= 1
     assert "convolution" not in hlo["taps"]
+
+
+@pytest.mark.parametrize("case", _grid.cases("interpolate"), ids=lambda c: c.id)
+def test_interpolate_by_gathers_equals_autodiff_and_textbook(case):
+    """The gather lowering of interpolate (the default off CPU and for large axes; small CPU
+    axes use the weight matrix) computes the same formulas as the matrix form and the loops."""
+    inputs, ct, out, grads = _check_against_autodiff(case, forced_ops(interpolate="gather"))
+    expected = case.textbook([np.asarray(a) for a in inputs], np.asarray(ct))
+    assert_rel_close(grads[0], expected[0], what="d/dx vs textbook")

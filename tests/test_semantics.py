@@ -4,12 +4,15 @@ the Lp-pool zero window, relu at 0 and NaN, numerically stable cross-entropy.
 Where PyTorch is importable the same values and gradients are checked against it too.
 """
 
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import jaxconv as jc
 from jaxconv import textbook
+from jaxconv._src.tools.lowering import forced_ops
 
 from helpers import needs_torch, torch
 
@@ -241,14 +244,24 @@ def _interpolate_backward_jaxpr(ops, shape, kw):
 
 
 def test_interpolate_backward_is_gathers_without_scatter():
-    """Eq. 50 as gathers over the static per-input tables: the backward's jaxpr holds no
-    scatter / scatter-add (deterministic on GPU), where jax.grad's transpose of the forward's
-    gathers (jaxconv.autodiff) is a scatter-add."""
+    """Eq. 50 as gathers over the static per-input tables (or, by the matrix lowering, one
+    product with the transposed weights): the backward's jaxpr holds no scatter / scatter-add
+    (deterministic on GPU), where jax.grad's transpose of the forward's gathers
+    (jaxconv.autodiff with the gather lowering) is a scatter-add."""
+    from jaxconv._src.core import twin
+    from jaxconv._src.tools import lowering
+
+    by_gathers = forced_ops(interpolate="gather")
+    by_matrix = forced_ops(interpolate="matmul")
+    autodiff_gathers = types.SimpleNamespace(interpolate=twin.variant(
+        jc.autodiff.interpolate, {"interpolate_config": lowering._forcing_interpolate("gather")}))
     for shape, kw in [((2, 3, 5), dict(scale_factor=2.5, mode="linear")),
                       ((2, 3, 5, 4), dict(size=(3, 9), mode="bilinear", align_corners=True)),
                       ((1, 2, 3, 4, 3), dict(scale_factor=(2, 0.7, 1.5), mode="trilinear")),
                       ((2, 3, 5, 4), dict(scale_factor=(2, 0.7))),
                       ((2, 3, 7), dict(size=4, mode="nearest-exact"))]:
-        ours = _interpolate_backward_jaxpr(jc, shape, kw)
+        ours = _interpolate_backward_jaxpr(by_gathers, shape, kw)
         assert "gather" in ours and "scatter" not in ours, (shape, kw)
-        assert "scatter-add" in _interpolate_backward_jaxpr(jc.autodiff, shape, kw)
+        matrix = _interpolate_backward_jaxpr(by_matrix, shape, kw)
+        assert "dot_general" in matrix and "scatter" not in matrix, (shape, kw)
+        assert "scatter-add" in _interpolate_backward_jaxpr(autodiff_gathers, shape, kw)

@@ -104,3 +104,27 @@ def _conv_default(x_shape, w_shape, win, groups, dtype, backend) -> ConvMethods:
     else:
         weight_grad = "lax"
     return ConvMethods(forward, input_grad, weight_grad)
+
+
+INTERPOLATE_METHODS = ("gather", "matmul")
+
+
+def interpolate_methods(in_sizes, out_sizes) -> tuple[str, ...]:
+    """Per spatial axis, how :func:`jaxconv.interpolate` applies its weights (Eq. 49) and their
+    transpose (Eq. 50): ``"gather"`` (the taps gathered, the transpose a gather over the
+    per-input table and a sum) or ``"matmul"`` (the weights as one ``(O, S)`` matrix, the
+    transpose its transpose; neither scatters).
+
+    CPU: matmul while ``S * O <= 2**21`` (the matrix a constant of at most 8 MB in float32).
+    XLA:CPU runs a gather along an inner axis element by element; bilinear x2, forward and
+    backward, gather vs matmul: 64x64x32x32 505 vs 88 ms, 16x16x64x64 131 vs 15 ms,
+    4x8x128x128 57 vs 16 ms, 1x4x256x256 223 vs 11 ms, 1x1x512x512 196 vs 20 ms
+    (``experiments/interpolate_lowering.py``). Other backends: gather (a
+    GPU gathers at memory speed; not measured here)."""
+    return _interpolate_default(in_sizes, out_sizes, jax.default_backend())
+
+
+def _interpolate_default(in_sizes, out_sizes, backend) -> tuple[str, ...]:
+    if backend != "cpu":
+        return ("gather",) * len(in_sizes)
+    return tuple("matmul" if s * o <= 2 ** 21 else "gather" for s, o in zip(in_sizes, out_sizes))

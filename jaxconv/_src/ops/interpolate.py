@@ -28,6 +28,11 @@ input position turns the transpose into a gather and a sum over ``k``::
 (padding slots point past the end: they gather 0 and weigh 0). No scatter-add, so no atomics:
 deterministic on every backend. 16-bit inputs are computed in float32 and rounded once.
 
+Lowering (:func:`jaxconv._src.core.lowering.interpolate_methods`, per axis): ``"gather"`` as
+above, or ``"matmul"``: the same weights as one ``(O, S)`` matrix ``M``, the forward ``M x`` and
+the backward ``M^T delta`` along the axis (XLA:CPU's inner-axis gathers are 4-20x slower than
+these products; the default on CPU for ``S * O <= 2**21``). Both are scatter-free.
+
 Residuals: none (the tables are static).
 """
 
@@ -41,8 +46,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import lowering as _lowering
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
 _LINEAR_RANK = {"linear": 1, "bilinear": 2, "trilinear": 3}
@@ -57,6 +64,7 @@ class InterpConfig(NamedTuple):
     in_sizes: tuple[int, ...]                   # S
     out_sizes: tuple[int, ...]                  # O
     scale_factors: tuple[float | None, ...]     # the factor per axis, None when `size` was given
+    methods: tuple[str, ...] = ()               # per axis: "gather" or "matmul" (lowering.py)
 
 
 class AxisTables(NamedTuple):
@@ -66,6 +74,7 @@ class AxisTables(NamedTuple):
     readers: np.ndarray    # (S, K) int32: the outputs that read input p; O (past the end) if none
     reader_weight: np.ndarray   # (S, K) float64: their summed weights; 0 where none
     identity: bool         # nearest with i(o) = o: the axis is skipped both ways
+    matrix: np.ndarray     # (O, S) float64: M[o, i_t(o)] += w_t(o), the weights as one matrix
 
 
 def _floorf(u: np.ndarray) -> np.ndarray:
@@ -120,10 +129,16 @@ def axis_tables(in_size: int, out_size: int, mode: str, align_corners: bool,
     readers[p, slot] = reader
     reader_weight[p, slot] = summed
     identity = mode != "linear" and in_size == out_size and bool((src[0] == o).all())
+    matrix = np.zeros((out_size, in_size))
+    np.add.at(matrix, (np.tile(np.arange(out_size), taps), src.ravel()), weight.ravel())
     tables = (src.astype(np.int32), weight, readers, reader_weight)
-    for a in tables:
+    for a in tables + (matrix,):
         a.setflags(write=False)                 # cached and shared: constants
-    return AxisTables(*tables, identity)
+    return AxisTables(*tables, identity, matrix)
+
+
+def _method(cfg: InterpConfig, axis: int) -> str:
+    return cfg.methods[axis] if cfg.methods else "gather"
 
 
 def _tables(cfg: InterpConfig):
@@ -138,6 +153,14 @@ def _along(table: np.ndarray, axis: int, ndim: int, dtype):
     return np.asarray(table, dtype).reshape(shape + (1,) * (ndim - len(shape)))
 
 
+def _apply_matrix(v, matrix: np.ndarray, ax: int):
+    """``v`` with axis ``ax`` contracted against the columns of ``matrix`` ``(A, B)``: the axis
+    of size ``B`` becomes one of size ``A`` (a matrix product, exact in float32: HIGHEST)."""
+    m = jnp.asarray(matrix, v.dtype)
+    out = lax.dot_general(v, m, (((ax,), (1,)), ((), ())), precision=lax.Precision.HIGHEST)
+    return jnp.moveaxis(out, -1, ax)
+
+
 def forward(x, cfg: InterpConfig):
     """Eq. 49, one axis after the other: ``(N, C, *S) -> (N, C, *O)``, in float32 for 16-bit
     inputs. This is also the forward of :mod:`jaxconv.autodiff`."""
@@ -147,6 +170,9 @@ def forward(x, cfg: InterpConfig):
         if t.identity:
             continue
         ax = 2 + a
+        if _method(cfg, a) == "matmul":             # y = M x along the axis
+            y = _apply_matrix(y, t.matrix, ax)
+            continue
         parts = [jnp.take(y, t.src[j], axis=ax, mode="clip") for j in range(t.src.shape[0])]
         if cfg.mode != "linear":            # one tap of weight 1: a plain gather
             y = parts[0]
@@ -165,6 +191,9 @@ def transpose(delta, cfg: InterpConfig):
         if t.identity:
             continue
         ax = 2 + a
+        if _method(cfg, a) == "matmul":             # dx = M^T delta along the axis
+            g = _apply_matrix(g, t.matrix.T, ax)
+            continue
         parts = jnp.take(g, t.readers, axis=ax, mode="fill", fill_value=0)   # (.., S, K, ..)
         if cfg.mode == "linear":
             parts = parts * _along(t.reader_weight, ax, parts.ndim, acc)
@@ -251,8 +280,9 @@ def interpolate_config(x, size, scale_factor, mode, align_corners) -> InterpConf
                 raise ValueError(f"jaxconv.{op}: `scale_factor` (={scale_factor!r}) gives an "
                                  f"output size of 0 on spatial axis {a} (floor({s} * {f:g}) = 0); "
                                  f"use a factor >= 1/{s} there, or give `size`.")
+    methods = _lowering.interpolate_methods(in_sizes, out_sizes)
     return InterpConfig("linear" if mode in _LINEAR_RANK else mode, align, in_sizes, out_sizes,
-                        factors)
+                        factors, methods)
 
 
 def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=None):

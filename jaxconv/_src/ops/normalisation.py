@@ -112,13 +112,35 @@ def _normalise_fwd(x, scale, bias, cfg: NormConfig):
 # stop_gradient them), so their cotangents are zero and not read.
 def _normalise_bwd(cfg: NormConfig, res, cts):
     x, mu, rstd, scale, bias = res
-    delta = cts[0].astype(mu.dtype)
-    x_hat = (x.astype(mu.dtype) - mu) * rstd
-    g = delta if scale is None else delta * scale.astype(mu.dtype).reshape(cfg.affine)
+    acc = mu.dtype
+    delta = cts[0].astype(acc)
+    x_hat = (x.astype(acc) - mu) * rstd
+    gamma = None if scale is None else scale.astype(acc).reshape(cfg.affine)
+    if _per_set_affine(cfg):
+        # batch norm: scale is constant over each set R, so Eq. 43's two means are Eq. 44's
+        # sums (per channel) times scale / M: two reductions serve all four
+        sum_d = jnp.sum(delta, axis=cfg.axes, keepdims=True)
+        sum_dx = jnp.sum(delta * x_hat, axis=cfg.axes, keepdims=True)
+        m = _args.prod(cfg.view[a] for a in cfg.axes)
+        mean_d, mean_dx = sum_d / m, sum_dx / m
+        if cfg.axis_name is not None:
+            mean_d, mean_dx = lax.pmean((mean_d, mean_dx), cfg.axis_name)
+        dx = (delta - mean_d - x_hat * mean_dx) * (rstd if gamma is None else rstd * gamma)
+        dscale = None if scale is None else sum_dx.reshape(scale.shape).astype(scale.dtype)
+        dbias = None if bias is None else sum_d.reshape(bias.shape).astype(bias.dtype)
+        return dx.astype(x.dtype), dscale, dbias
+    g = delta if gamma is None else delta * gamma
     dx = (g - _mean(g, cfg) - x_hat * _mean(g * x_hat, cfg)) * rstd        # Eq. 43
     dscale = None if scale is None else _feature_sum(delta * x_hat, scale, cfg)   # Eq. 44
     dbias = None if bias is None else _feature_sum(delta, bias, cfg)
     return dx.astype(x.dtype), dscale, dbias
+
+
+def _per_set_affine(cfg: NormConfig) -> bool:
+    """Whether scale and bias are constant over each normalisation set (batch norm: the sets
+    are the channels, R every other axis)."""
+    return all(cfg.affine[a] == 1 for a in cfg.axes) and all(
+        cfg.affine[a] == cfg.view[a] for a in range(len(cfg.view)) if a not in cfg.axes)
 
 
 _normalise.defvjp(_normalise_fwd, _normalise_bwd)

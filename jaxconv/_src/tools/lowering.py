@@ -21,6 +21,7 @@ import jaxconv
 from jaxconv._src.core import lowering, twin
 from jaxconv._src.ops import conv as _conv
 from jaxconv._src.ops import conv_transpose as _conv_transpose
+from jaxconv._src.ops import interpolate as _interpolate
 
 
 def _forcing(config_fn, parts):
@@ -30,12 +31,27 @@ def _forcing(config_fn, parts):
     return config
 
 
+def _forcing_interpolate(method):
+    def config(*args, **kwargs):
+        cfg = _interpolate.interpolate_config(*args, **kwargs)
+        return cfg._replace(methods=(method,) * len(cfg.in_sizes))
+    return config
+
+
 def forced_ops(**methods: str) -> types.SimpleNamespace:
     """:mod:`jaxconv`'s ops with the convolutions' lowering forced (keys ``conv_forward``,
-    ``conv_input_grad``, ``conv_weight_grad``; values from ``lowering.CONV_METHODS``); the
+    ``conv_input_grad``, ``conv_weight_grad``; values from ``lowering.CONV_METHODS``) and the
+    interpolation's (``interpolate``: one of ``lowering.INTERPOLATE_METHODS``, every axis); the
     parts not named keep the measured choice."""
+    interp = methods.pop("interpolate", None)
+    if interp is not None and interp not in lowering.INTERPOLATE_METHODS:
+        raise ValueError(f"jaxconv lowering: unknown interpolate={interp!r}; choose from "
+                         f"{lowering.INTERPOLATE_METHODS}")
     parts = lowering.check_forced(**methods)
     ops = types.SimpleNamespace(**{name: getattr(jaxconv, name) for name in jaxconv.__all__})
+    if interp is not None:
+        ops.interpolate = twin.variant(_interpolate.interpolate, {
+            "interpolate_config": _forcing_interpolate(interp)})
     ops.conv = twin.variant(_conv.conv, {"conv_config": _forcing(_conv.conv_config, parts)})
     ops.conv_transpose = twin.variant(_conv_transpose.conv_transpose, {
         "conv_transpose_config": _forcing(_conv_transpose.conv_transpose_config, parts)})
