@@ -314,3 +314,49 @@ def test_interpolate_random_configurations(config):
     x = np.random.default_rng(7).standard_normal(shape)
     compare_with_autodiff(jax.jit(lambda a: jc.interpolate(a, **kw)),
                           jax.jit(lambda a: jc.autodiff.interpolate(a, **kw)), [jnp.asarray(x)])
+
+
+@st.composite
+def norm_configs(draw):
+    op = draw(st.sampled_from(["batch_norm", "layer_norm", "group_norm"]))
+    rank = draw(st.integers(0, 3))
+    shape = (draw(st.integers(0, 3)), draw(st.sampled_from([0, 1, 2, 4, 6]))) + tuple(
+        draw(st.integers(0, 3)) for _ in range(rank))
+    eps = draw(st.sampled_from([1e-5, 0.1, 0.0, -1.0]))
+    affine = draw(st.booleans())
+    if op == "batch_norm":
+        kw = dict(training=draw(st.booleans()), eps=eps,
+                  momentum=draw(st.sampled_from([0.0, 0.1, 1.0, 1.5])))
+        c = draw(st.sampled_from([shape[1], shape[1] + 1]))        # sometimes the wrong size
+        return op, shape, (c,) if affine else None, kw
+    if op == "group_norm":
+        kw = dict(num_groups=draw(st.sampled_from([1, 2, 3])), eps=eps)
+        return op, shape, (shape[1],) if affine else None, kw
+    k = draw(st.integers(0, len(shape) + 1))
+    feat = shape[len(shape) - k:] if 1 <= k <= len(shape) else (2,)
+    return op, shape, feat if affine else None, dict(num_axes=k, eps=eps)
+
+
+@given(norm_configs())
+def test_norm_random_configurations(config):
+    """Batch, layer and group norm on random shapes (empty ones too) and options, valid or
+    not: equal to autodiff, or a clear error."""
+    op, shape, affine, kw = config
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.standard_normal(shape))
+    args = [x] + ([jnp.asarray(rng.standard_normal(affine)) for _ in range(2)] if affine else [])
+    kw = dict(kw)
+
+    def call(ops):
+        fn = getattr(ops, op)
+        if op == "batch_norm":
+            c = affine[0] if affine else (shape[1] if len(shape) > 1 else 1)
+            stats = (jnp.zeros(c), jnp.ones(c))
+            return lambda x, *p: fn(x, *(p or (None, None)), *stats, **kw)[0]
+        if op == "group_norm":
+            groups = kw["num_groups"]
+            rest = {k: v for k, v in kw.items() if k != "num_groups"}
+            return lambda x, *p: fn(x, groups, *p, **rest)
+        return lambda x, *p: fn(x, *p, **kw)
+
+    compare_with_autodiff(call(jc), call(jc.autodiff), args)

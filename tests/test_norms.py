@@ -182,3 +182,24 @@ def test_unet_skips_and_upsamples_back_to_the_input_size():
                                                       ops=jc.autodiff)[0] ** 2))(params)
     for a, b in zip(jax.tree_util.tree_leaves(grads), jax.tree_util.tree_leaves(grads_ad)):
         assert rel_err(a, b) < 1e-4
+
+
+@pytest.mark.parametrize("layer,in_shape,out_shape", [
+    (L.Upsample(scale_factor=2, mode="bilinear"), (2, 3, 4), (2, 6, 8)),
+    (L.Upsample(size=5), (2, 3), (2, 5)),
+    (L.LayerNorm(2), (2, 3, 4), (2, 3, 4)),
+    (L.GroupNorm(2), (4, 3, 3), (4, 3, 3)),
+    (L.LeakyRelu(0.2), (3,), (3,)), (L.Elu(0.5), (3,), (3,)), (L.Gelu("tanh"), (3,), (3,)),
+    (L.Silu, (3,), (3,)), (L.Softplus(2.0), (3,), (3,)), (L.GlobalAvgPool(), (2, 3, 3), (2,)),
+    (L.ZeroPadShortcut(6), (2, 4, 4), (6, 2, 2)),
+], ids=lambda v: getattr(v, "name", None))
+def test_new_layers_run_the_same_through_both_namespaces(layer, in_shape, out_shape):
+    shape, params = layer.init(jax.random.key(0), in_shape)
+    assert shape == out_shape
+    x = jnp.asarray(RNG.standard_normal((2,) + in_shape), jnp.float32)
+    c = jnp.asarray(RNG.standard_normal((2,) + out_shape), jnp.float32)
+    ours = jax.grad(lambda x, p: jnp.sum(layer.apply(p, x) * c), (0, 1))(x, params)
+    theirs = jax.grad(lambda x, p: jnp.sum(layer.apply(p, x, ops=jc.autodiff) * c), (0, 1))(
+        x, params)
+    for a, b in zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs)):
+        assert rel_err(a, b) < 1e-5
