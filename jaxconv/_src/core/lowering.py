@@ -21,9 +21,12 @@ whole train steps, interleaved medians):
   convolutions (YNNPACK, or Eigen below 17 channels) are GEMM-shaped and waste most of the
   work here: LeNet's 1->6 5x5 layer 5.4 -> 0.7 ms, 3->32 3x3 9.4 -> 1.7 ms, depthwise 64x3x3
   158 -> 27 ms.
-* ``col2im`` input gradient except for dense 2-D layers with ``C >= 32`` and ``D <= C``, where
-  YNNPACK's full convolution is faster (64->64 3x3 at 32x32: 58 vs 80 ms): LeNet's 6->16 5x5
-  5.9 -> 2.9 ms, grouped 42 -> 7.7 ms, depthwise 129 -> 7.4 ms, 1-D and 3-D layers 1.1-6x.
+* ``col2im`` input gradient except for dense 2-D layers with ``C >= 16``, ``D <= C`` and a
+  plane of at least 16x16 (or ``C >= 128``), where XLA's full convolution is faster (64->64 3x3
+  at 32x32: 58 vs 80 ms; ResNet-20's 16->16 3x3 at 32x32, B=64, conv forward + backward: 24 vs
+  44 ms, 17 vs 34 ms with Eigen; 64->64 at 16x16: 67 vs 83 ms): LeNet's 6->16 5x5
+  5.9 -> 2.9 ms, grouped 42 -> 7.7 ms, depthwise 129 -> 7.4 ms, 1-D and 3-D layers 1.1-6x,
+  64->64 at 8x8 11.7 -> 7.8 ms.
 * weight gradient: ``gemm`` for grouped (not depthwise) layers (219 -> 41 ms: the lax form goes
   through ``batch_group_count``, which no fast CPU kernel takes) and for 1-D layers with
   ``8 <= C*K <= 128`` (MNIST-1D's 25->25: 0.35 -> 0.22 ms); ``taps`` for depthwise and 3-D first
@@ -90,8 +93,10 @@ def _conv_default(x_shape, w_shape, win, groups, dtype, backend) -> ConvMethods:
     # (first layers, depthwise) a fused multiply-add loop is 3-10x faster.
     forward = "taps" if ck <= 32 else "lax"
     # input gradient: the one-GEMM col2im beats the full convolution except on dense 2-D layers
-    # with many channels that do not widen (YNNPACK's fast path); 6-17x on depthwise/grouped.
-    dense_2d = n == 2 and groups == 1 and c >= 32 and d <= c
+    # with many channels that do not widen, on planes of 16x16 and more (XLA's fast path);
+    # 6-17x on depthwise/grouped.
+    plane = x_shape[2] * x_shape[3] if n == 2 else 0
+    dense_2d = n == 2 and groups == 1 and c >= 16 and d <= c and (plane >= 256 or c >= 128)
     input_grad = "lax" if dense_2d else "col2im"
     # weight gradient: the lax form is good for dense layers; grouped layers lose 5x through
     # batch_group_count, depthwise and 3-D first layers do better per tap, 1-D mid layers as GEMM.
