@@ -106,3 +106,14 @@ def test_every_cited_equation_is_in_the_derivation():
         for group in re.findall(r"Eq\. ?(\d+(?:\s*[-,]\s*\d+)*)", path.read_text()):
             cited |= {int(n) for n in re.findall(r"\d+", group)}
     assert cited and cited <= defined, sorted(cited - defined)
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in (ROOT / "_src" / "ops").glob("*.py")
+                                          if p.stem != "__init__"))
+def test_docstring_examples_print_what_they_say(module):
+    """Every ``>>>`` example in the ops' docstrings runs and prints what it shows."""
+    import doctest
+    mod = importlib.import_module(f"jaxconv._src.ops.{module}")
+    with jax.enable_x64(False):            # the examples show a user's default dtypes
+        result = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed"
