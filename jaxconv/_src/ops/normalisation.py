@@ -79,9 +79,23 @@ def _affine(v, scale, bias, cfg: NormConfig):
 
 
 def _feature_sum(v, like, cfg: NormConfig):
-    """``sum_{not F} v`` in the shape and dtype of ``like`` (a scale or bias)."""
-    axes = tuple(a for a, size in enumerate(cfg.affine) if size == 1)
-    return jnp.sum(v, axis=axes).reshape(like.shape).astype(like.dtype)
+    """``sum_{not F} v`` in the shape and dtype of ``like`` (a scale or bias).
+
+    The axes after the last feature axis are summed first (contiguous, fast); what remains of
+    the leading axes is contracted with a vector of ones, a matrix product: XLA:CPU's
+    reduction over a major axis runs 30x slower (64 rows of 65,536: 34 ms vs 0.9 ms)."""
+    feats = [a for a, size in enumerate(cfg.affine) if size != 1]
+    last = max(feats, default=-1)
+    v = jnp.sum(v, axis=tuple(range(last + 1, v.ndim))) if last + 1 < v.ndim else v
+    lead = [a for a in range(v.ndim) if cfg.affine[a] == 1]
+    if lead and lead == list(range(len(lead))):
+        rows = _args.prod(v.shape[:len(lead)])
+        flat = v.reshape(rows, -1)
+        v = lax.dot_general(jnp.ones((rows,), v.dtype), flat, (((0,), (0,)), ((), ())),
+                            precision=lax.Precision.HIGHEST)
+    elif lead:
+        v = jnp.sum(v, axis=tuple(lead))
+    return v.reshape(like.shape).astype(like.dtype)
 
 
 # ----- training mode (and layer / group norm): Eq. 42-44 ----------------------------------------
