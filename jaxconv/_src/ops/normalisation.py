@@ -296,7 +296,9 @@ def batch_norm(x, scale, bias, mean, var, *, training, momentum=0.1, eps=1e-5, a
       training: bool (keyword).
       momentum: in [0, 1]; eps: positive, added to the variance.
       axis_name: a named axis (``shard_map``, ``pmap``, named ``vmap``) to average the batch
-        statistics and the backward's two means over: synchronised batch norm.
+        statistics and the backward's two means over: synchronised batch norm (every shard
+        the same size; a shard of one value per channel is then allowed, the statistics being
+        the whole batch's).
 
     Returns:
       ``(y, new_mean, new_var)``: ``y`` of ``x``'s shape and dtype; the statistics ``(C,)`` in
