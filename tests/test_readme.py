@@ -29,7 +29,7 @@ def run(code: str) -> str:
 
 def test_every_python_block_is_tested():
     markers = ["theirs = grad(params", "test accuracy", "from flax import nnx",
-               "import equinox as eqx"]
+               "import equinox as eqx", "accuracy with the running statistics"]
     assert sorted(BLOCKS) == sorted(block(m) for m in markers)
 
 
@@ -41,6 +41,12 @@ def test_gradient_example_agrees_with_autodiff():
 def test_training_script_learns_the_digits():
     out = run(block("test accuracy"))
     accuracy = float(re.search(r"test accuracy ([0-9.]+)", out).group(1))
+    assert accuracy > 0.9
+
+
+def test_stateful_resnet_example_learns_the_digits():
+    out = run(block("accuracy with the running statistics"))
+    accuracy = float(re.search(r"running statistics ([0-9.]+)", out).group(1))
     assert accuracy > 0.9
 
 
