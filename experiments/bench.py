@@ -17,7 +17,7 @@ import json
 import numpy as np
 from _common import out_dir, pyplot
 
-from jaxconv import bench
+from jaxconv._src.tools import bench
 
 
 def sweep(model_name, shapes_batches, repeats):

@@ -20,7 +20,8 @@ from _common import out_dir
 CHILD = r'''
 import json, sys, time
 import numpy as np, jax
-from jaxconv import bench, distributed, models, train
+from jaxconv import distributed, models, train
+from jaxconv._src.tools import bench
 model_name = sys.argv[1]
 batch, devices, repeats = map(int, sys.argv[2:5])
 shape = {"lenet5": (1, 28, 28), "cnn1d": (1, 40), "vgg_small": (3, 32, 32)}[model_name]
