@@ -57,13 +57,15 @@ def test_autodiff_twins_run_no_custom_rule_and_the_ops_do(op):
 
 def test_public_import_paths_keep_working():
     for path in ("jaxconv.autodiff", "jaxconv.textbook", "jaxconv.models", "jaxconv.layers",
-                 "jaxconv.train", "jaxconv.data", "jaxconv.checkpoint", "jaxconv.distributed"):
+                 "jaxconv.train", "jaxconv.data", "jaxconv.checkpoint", "jaxconv.distributed",
+                 "jaxconv.testing"):
         module = importlib.import_module(path)
         for name in module.__all__:
             assert hasattr(module, name), (path, name)
     from jaxconv.models import lenet5
+    from jaxconv.testing import check_vjp
     from jaxconv.train import fit
-    assert callable(lenet5) and callable(fit)
+    assert callable(lenet5) and callable(fit) and callable(check_vjp)
 
 
 def _sources(*folders):

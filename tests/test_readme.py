@@ -29,7 +29,8 @@ def run(code: str) -> str:
 
 def test_every_python_block_is_tested():
     markers = ["theirs = grad(params", "test accuracy", "from flax import nnx",
-               "import equinox as eqx", "accuracy with the running statistics"]
+               "import equinox as eqx", "accuracy with the running statistics",
+               "testing.check_vjp(hard_swish"]
     assert sorted(BLOCKS) == sorted(block(m) for m in markers)
 
 
@@ -42,6 +43,15 @@ def test_training_script_learns_the_digits():
     out = run(block("test accuracy"))
     accuracy = float(re.search(r"test accuracy ([0-9.]+)", out).group(1))
     assert accuracy > 0.9
+
+
+def test_checking_your_own_rule_prints_the_report_then_the_disagreement():
+    out = run(block("testing.check_vjp(hard_swish"))
+    rows = [line for line in out.splitlines() if line.startswith("| hard_swish |")]
+    assert [row.split(" | ")[1] for row in rows] == ["float64", "float32", "bfloat16"]
+    assert all(row.endswith("| yes |") for row in rows)
+    assert "failed the 'vs reference' check (float64, jit)" in out
+    assert "where:     argument 0 (shape (4, 6))" in out
 
 
 def test_stateful_resnet_example_learns_the_digits():

@@ -3,10 +3,11 @@
 1. equal to ``jax.vjp`` of :mod:`jaxconv.autodiff` (the plain lax forward) in float64, 1e-12 relative;
 2. equal to the loop-level oracle :mod:`jaxconv.textbook`;
 3. equal to finite differences, to second order (``check_grads(order=2, modes=["rev"])``'s
-   checks, each level compiled once: ``helpers.check_grads_rev``);
+   checks, each level compiled once: ``jaxconv.testing.check_grads_rev``);
 
 and unchanged under ``jit`` (against op-by-op execution) and under ``vmap`` (per-example
-gradients).
+gradients). The comparisons are :mod:`jaxconv.testing`'s, the harness users check their own
+rules with.
 """
 
 import jax
@@ -17,6 +18,7 @@ import pytest
 import jaxconv as jc
 from jaxconv._src.tools import grid as _grid
 from jaxconv._src.tools.lowering import forced_ops
+from jaxconv.testing import assert_trees_close
 
 from helpers import assert_rel_close, check_grads_rev, compiled_vjp
 
@@ -56,8 +58,7 @@ def _check_against_autodiff(case, ops=jc):
     out_ad, grads_ad = _vjps(case, jc.autodiff, inputs, ct)
     assert_rel_close(out, out_ad, what="forward")
     assert len(grads) == len(grads_ad) == len(inputs)
-    for i, (g, g_ad) in enumerate(zip(grads, grads_ad)):
-        assert_rel_close(g, g_ad, what=f"d/d input {i} vs autodiff")
+    assert_trees_close(grads, grads_ad, what="d/d input vs autodiff")
     return inputs, ct, out, grads
 
 
@@ -91,8 +92,7 @@ def test_eager_equals_jit(case):
     out, grads = _vjps(case, jc, inputs, ct)
     out_e, grads_e = _vjps(case, jc, inputs, ct, jit=False)
     assert_rel_close(out_e, out, rtol=1e-14, what="eager forward")
-    for g, ge in zip(grads, grads_e):
-        assert_rel_close(ge, g, rtol=1e-14, what="eager gradient")
+    assert_trees_close(grads_e, grads, rtol=1e-14, what="eager gradient")
 
 
 @pytest.mark.slow
@@ -118,8 +118,8 @@ def test_vmap_per_example_gradients(case):
     per_example = jax.jit(jax.vmap(grad))(*batched)
     for k, parts in enumerate(stacks):             # one by one: the case's compiled VJP
         _, one_by_one = _compiled(case, jc)(tuple(jnp.asarray(a) for a in parts), ct)
-        for g_batched, g_one in zip(per_example, one_by_one):
-            assert_rel_close(g_batched[k], g_one, what=f"vmap example {k}")
+        assert_trees_close(tuple(g[k] for g in per_example), one_by_one,
+                           what=f"vmap example {k}")
 
 
 CONV_LOWERINGS = [

@@ -10,7 +10,10 @@ For each op, every configuration of :mod:`jaxconv._src.tools.grid` is run at eac
 * *vs f64 reference*: for 16-bit dtypes, the relative error of ours and of ``jax.grad`` at that
   dtype against the float64 gradient, side by side (ours must be no worse).
 
-Prints a markdown table and exits 1 if any row is outside its tolerance.
+Prints a markdown table and exits 1 if any row is outside its tolerance. The numbers, tolerances,
+verdicts and table cells are :mod:`jaxconv.testing`'s (``compiled_pullback``,
+``gradient_errors``, ``directional_errors``, ``verdicts``): the harness users check their own
+rules with.
 """
 
 from __future__ import annotations
@@ -18,16 +21,19 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from typing import NamedTuple
 
 import numpy as np
 
+from jaxconv._src.tools import testing as _testing
+
 DTYPES = {"bf16": "bfloat16", "f16": "float16", "f32": "float32", "f64": "float64"}
-# (vs jax.grad rel, vs finite differences rel) per dtype
-# None: not checked. 16-bit rows are judged against the float64 gradient instead (a directional
-# derivative of a 16-bit gradient can cancel to nothing, so finite differences say little there).
-TOLERANCE = {"float64": (1e-12, 1e-6), "float32": (1e-5, 1e-4),
-             "float16": (None, None), "bfloat16": (None, None)}
+# (vs jax.grad rel, vs finite differences rel) per dtype; None: not checked. 16-bit rows are
+# judged against the float64 gradient instead (a directional derivative of a 16-bit gradient
+# can cancel to nothing, so finite differences say little there): the harness's rule.
+TOLERANCE = _testing.TOLERANCE
+# The errors of one configuration at one dtype (max abs, and relative to the largest gradient
+# entry or to the directional derivative): the harness's.
+CaseErrors = _testing.GradientErrors
 
 
 @dataclasses.dataclass
@@ -48,48 +54,20 @@ class Row:
         return not self.failures
 
 
-def _eps(name) -> float:
-    import jax.numpy as jnp
-    return float(jnp.finfo(name).eps)
-
-
-def _max_abs(a):
-    return float(np.max(np.abs(np.asarray(a, np.float64)), initial=0.0))
-
-
-def _rel(err, scale):
-    return err / max(scale, 1e-300)
-
-
 @functools.lru_cache(maxsize=1024)
 def _compiled_vjp(case, ops):
-    """``(inputs, ct) -> VJP of ct``, compiled once per case and ops (and per input dtype, by
-    jit's own cache): the float64 reference serves every dtype's row of a case."""
-    import jax
-
-    def run(inputs, ct):
-        out, f = jax.vjp(case.fn(ops), *inputs)
-        return f(ct.astype(out.dtype))
-    return jax.jit(run)
+    """``(inputs, ct) -> VJP of ct`` (:func:`jaxconv.testing.compiled_pullback`), compiled
+    once per case and ops (and per input dtype, by jit's own cache): the float64 reference
+    serves every dtype's row of a case."""
+    return _testing.compiled_pullback(case.fn(ops))
 
 
-def _vjp(jax, case, ops, inputs, ct):
+def _vjp(case, ops, inputs, ct):
     return _compiled_vjp(case, ops)(tuple(inputs), ct)
 
 
-class CaseErrors(NamedTuple):
-    """The errors of one configuration at one dtype (max abs, and relative to the largest
-    gradient entry or to the directional derivative)."""
-    ad_abs: float           # ours vs jax.grad at this dtype
-    ad_rel: float
-    fd_abs: float           # ours vs float64 central differences
-    fd_rel: float
-    ref_ours: float         # ours vs the float64 gradient (rel)
-    ref_autodiff: float     # jax.grad at this dtype vs the float64 gradient (rel)
-
-
 def check_case(case, dtype, rng) -> CaseErrors:
-    """The errors of one configuration at one dtype."""
+    """The errors of one configuration at one dtype, by the harness's functions."""
     import jax
     import jax.numpy as jnp
 
@@ -99,39 +77,17 @@ def check_case(case, dtype, rng) -> CaseErrors:
     inputs = [jnp.asarray(a, dtype) for a in base]
     out_shape = jax.eval_shape(case.fn(jc), *inputs).shape
     ct = jnp.asarray(rng.standard_normal(out_shape))
-    ours = _vjp(jax, case, jc, inputs, ct)
-    theirs = _vjp(jax, case, jc.autodiff, inputs, ct)
-    ad_abs = max(_max_abs(np.asarray(g, np.float64) - np.asarray(h, np.float64))
-                 for g, h in zip(ours, theirs))
-    ad_scale = max(_max_abs(h) for h in theirs)
-
+    ours = _vjp(case, jc, inputs, ct)
+    theirs = _vjp(case, jc.autodiff, inputs, ct)
     # float64 reference: the exact gradient and central differences of <ct, f(x)>
-    ref_inputs = [jnp.asarray(a) for a in base]
-    ref = _vjp(jax, case, jc.autodiff, ref_inputs, ct)
-    ref_scale = max(_max_abs(r) for r in ref)
-    def vs_ref(grads):
-        return _rel(max(_max_abs(np.asarray(g, np.float64) - r) for g, r in zip(grads, ref)),
-                    ref_scale)
-    ref_ours, ref_ad = vs_ref(ours), vs_ref(theirs)
-
-    fd_abs = fd_rel = 0.0
-    if TOLERANCE[dtype][1] is None:      # 16-bit rows are judged against float64 instead
-        for _ in range(2):               # (the directions drawn all the same: one rng stream)
-            [rng.standard_normal(a.shape) for a in base]
-        return CaseErrors(ad_abs, _rel(ad_abs, ad_scale), fd_abs, fd_rel, ref_ours, ref_ad)
-    f64 = case.fn(jc)
-    loss = jax.jit(lambda *a: jnp.sum(f64(*a) * ct))
-    eps = 1e-6
-    for _ in range(2):
-        dirs = [rng.standard_normal(a.shape) for a in base]
-        plus = loss(*[jnp.asarray(a + eps * v) for a, v in zip(base, dirs)])
-        minus = loss(*[jnp.asarray(a - eps * v) for a, v in zip(base, dirs)])
-        fd = (float(plus) - float(minus)) / (2 * eps)
-        analytic = sum(float(np.vdot(np.asarray(g, np.float64), v)) for g, v in zip(ours, dirs))
-        err = abs(analytic - fd)
-        fd_abs = max(fd_abs, err)
-        fd_rel = max(fd_rel, _rel(err, max(abs(fd), 1e-3 * ref_scale)))
-    return CaseErrors(ad_abs, _rel(ad_abs, ad_scale), fd_abs, fd_rel, ref_ours, ref_ad)
+    ref = _vjp(case, jc.autodiff, [jnp.asarray(a) for a in base], ct)
+    directions = [[rng.standard_normal(a.shape) for a in base]     # (drawn for every dtype:
+                  for _ in range(_testing.FD_DIRECTIONS)]          # one rng stream)
+    fd = (0.0, 0.0)
+    if TOLERANCE[dtype][1] is not None:    # 16-bit rows are judged against float64 instead
+        loss = _testing.cotangent_loss(case.fn(jc), ct)
+        fd = _testing.directional_errors(loss, base, ours, directions, _testing.max_abs(ref))
+    return _testing.gradient_errors(ours, theirs, ref, fd)
 
 
 def run(ops, dtypes, quick=False):
@@ -150,32 +106,18 @@ def run(ops, dtypes, quick=False):
                 row.configs += 1
                 for field in CaseErrors._fields:
                     setattr(row, field, max(getattr(row, field), getattr(errs, field)))
-                ad_tol, fd_tol = TOLERANCE[dtype]
-                if ad_tol is not None and errs.ad_rel > ad_tol:
-                    row.failures.append(f"{case.id}: vs jax.grad rel {errs.ad_rel:.2e} "
-                                        f"> {ad_tol:g}")
-                if fd_tol is not None and errs.fd_rel > fd_tol:
-                    row.failures.append(f"{case.id}: vs finite differences rel "
-                                        f"{errs.fd_rel:.2e} > {fd_tol:g}")
-                slack = _eps(dtype) / 8
-                if ad_tol is None and errs.ref_ours > 1.5 * errs.ref_autodiff + slack:
-                    row.failures.append(f"{case.id}: vs f64 {errs.ref_ours:.2e}, worse than "
-                                        f"jax.grad's {errs.ref_autodiff:.2e}")
+                row.failures += [f"{case.id}: {v}" for v in _testing.verdicts(errs, dtype)]
             yield row
 
 
-_HEADER = ("| op | dtype | configs | vs jax.grad max abs | vs jax.grad rel "
-           "| vs finite diff max abs | vs finite diff rel | ours vs f64 rel "
-           "| jax.grad vs f64 rel | ok |\n"
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+_HEADER = _testing.table_header(("op", "dtype", "configs") + _testing.ERROR_COLUMNS + ("ok",),
+                                right=("configs",) + _testing.ERROR_COLUMNS)
 
 
 def _format_row(r: Row) -> str:
-    fd = ((f"{r.fd_abs:.2e}", f"{r.fd_rel:.2e}") if TOLERANCE[r.dtype][1] is not None
-          else ("—", "—"))
-    return (f"| {r.op} | {r.dtype} | {r.configs} | {r.ad_abs:.2e} | {r.ad_rel:.2e} "
-            f"| {fd[0]} | {fd[1]} | {r.ref_ours:.2e} | {r.ref_autodiff:.2e} "
-            f"| {'yes' if r.ok else 'NO'} |")
+    errors = CaseErrors(*(getattr(r, f) for f in CaseErrors._fields))
+    return _testing.table_row([r.op, r.dtype, r.configs, *_testing.error_cells(errors, r.dtype),
+                               "yes" if r.ok else "NO"])
 
 
 def main(argv=None) -> int:

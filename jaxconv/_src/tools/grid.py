@@ -12,13 +12,13 @@ spatial rank, plus combinations; ``exhaustive=True`` is the full product (the sl
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from typing import Any
 
 import numpy as np
 
 from jaxconv._src.core import windows as _windows
 from jaxconv._src.tools import textbook
+from jaxconv._src.tools.testing import cases as sweep
 
 OPS = ("conv", "conv_transpose", "max_pool", "max_unpool", "avg_pool", "lp_pool",
        "batch_norm", "layer_norm", "group_norm",
@@ -252,11 +252,11 @@ def _conv_cases(exhaustive):
     out = []
     for n in (1, 2, 3):
         if exhaustive:
-            for s, p, r, g, f, b in itertools.product(
-                    (1, 2), ("VALID", "SAME", 1, _per_axis((1, 0), n), ((2, 0),) * n),
-                    (1, 2), (1, 2, 4), (False, True), (True, False)):
-                case = _conv_case(n, s, p, r, g, f, b, channels=(4, 8 if g == 4 else 6))
-                out.append(case)
+            for kw in sweep(stride=(1, 2),
+                            padding=("VALID", "SAME", 1, _per_axis((1, 0), n), ((2, 0),) * n),
+                            dilation=(1, 2), groups=(1, 2, 4), flip=(False, True),
+                            bias=(True, False)):
+                out.append(_conv_case(n, **kw, channels=(4, 8 if kw["groups"] == 4 else 6)))
             continue
         out += [
             _conv_case(n),
@@ -306,9 +306,8 @@ def _pool_cases(op, exhaustive):
         ]
         opts_list = base + extra
         if exhaustive:
-            opts_list = [(("window", w), ("stride", s), ("padding", p), ("ceil_mode", c))
-                         for w, s, p, c in itertools.product((2, 3), (1, 2, 3), (0, 1),
-                                                             (False, True))] + extra
+            opts_list = [tuple(kw.items()) for kw in sweep(
+                window=(2, 3), stride=(1, 2, 3), padding=(0, 1), ceil_mode=(False, True))] + extra
         for opts in opts_list:
             case = Case(op, x, tuple(opts))
             if exhaustive and not _valid(case):
