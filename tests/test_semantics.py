@@ -9,12 +9,13 @@ import types
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import jaxconv as jc
 from jaxconv import textbook
 from jaxconv._src.tools.lowering import forced_ops
 
-from helpers import needs_torch, torch
+from helpers import assert_rel_close, needs_torch, torch
 
 
 def grad_of(f, x, ct=None):
@@ -265,3 +266,52 @@ def test_interpolate_backward_is_gathers_without_scatter():
         matrix = _interpolate_backward_jaxpr(by_matrix, shape, kw)
         assert "dot_general" in matrix and "scatter" not in matrix, (shape, kw)
         assert "scatter-add" in _interpolate_backward_jaxpr(autodiff_gathers, shape, kw)
+
+
+def _with_precision(ops, name, precision):
+    """``(x, w) -> (y, dx, dw)`` of a conv or transposed conv of ``ops`` at ``precision``."""
+    def f(a, b):
+        if name == "conv":
+            return ops.conv(a, b, padding=1, precision=precision)
+        return ops.conv_transpose(a, b.swapaxes(0, 1)[:4], stride=2, precision=precision)
+
+    def grads(x, w):
+        y, vjp = jax.vjp(f, x, w)
+        return (y,) + vjp(jnp.ones_like(y))
+    return jax.jit(grads)
+
+
+@pytest.mark.parametrize("precision", ["highest", jax.lax.Precision.HIGH])
+def test_precision_reaches_every_product_of_forward_and_both_gradients(precision):
+    """``precision=`` is passed to each convolution and matrix product of the forward and of
+    both gradients, for every lowering that has products; the values are the default's."""
+    import re
+    name = (precision if isinstance(precision, str) else precision.name).upper()
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 4, 7, 6)))
+    w = jnp.asarray(np.random.default_rng(1).standard_normal((6, 4, 3, 3)))
+    for methods in [dict(conv_forward="lax", conv_input_grad="lax", conv_weight_grad="lax"),
+                    dict(conv_input_grad="col2im", conv_weight_grad="gemm")]:
+        ops = forced_ops(**methods)
+        for op in ("conv", "conv_transpose"):
+            text = _with_precision(ops, op, precision).lower(x, w).as_text()
+            products = text.count("stablehlo.convolution") + text.count("stablehlo.dot_general")
+            marked = len(re.findall(rf"\b{name}\b", text))
+            assert products >= 3 and marked == 2 * products, (op, methods, products, marked)
+            for a, b in zip(_with_precision(ops, op, None)(x, w),
+                            _with_precision(ops, op, precision)(x, w)):
+                assert_rel_close(a, b)
+    xd, wd = x[:, :, 0, 0], w[:4, :, 0, 0]
+    text = jax.jit(jax.grad(lambda a, b: jc.dense(a, b, precision=precision).sum(),
+                            (0, 1))).lower(xd, wd).as_text()
+    dots = text.count("stablehlo.dot_general")      # dx and dw (the unused forward is dropped)
+    assert dots == 2 and len(re.findall(rf"\b{name}\b", text)) == 2 * dots
+
+
+@pytest.mark.parametrize("op", ["conv", "conv_transpose", "dense"])
+def test_precision_is_checked(op):
+    x, w = jnp.ones((2, 3, 5)), jnp.ones((3, 3, 2))
+    call = {"conv": lambda: jc.conv(x, w, precision="fast"),
+            "conv_transpose": lambda: jc.conv_transpose(x, w, precision="fast"),
+            "dense": lambda: jc.dense(x[:, :, 0], w[:, :, 0], precision="fast")}[op]
+    with pytest.raises(ValueError, match=r"`precision` \(='fast'\) must be None, 'default'"):
+        call()

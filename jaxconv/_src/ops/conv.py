@@ -73,6 +73,7 @@ class ConvConfig(NamedTuple):
     methods: _lowering.ConvMethods    # how each part is lowered (jaxconv._src.core.lowering)
     padding_mode: str = "zeros"
     mode_padding: tuple[tuple[int, int], ...] | None = None  # applied first by the pad rule
+    precision: lax.Precision | None = None   # of every convolution and matrix product, both ways
 
 
 def _spec(first: str, second: str, n: int) -> str:
@@ -85,15 +86,15 @@ def _rot180(w):
 
 
 def _lax_conv(lhs, rhs, stride, padding, n, specs, *, lhs_dilation=None, rhs_dilation=None,
-              feature_group_count=1, batch_group_count=1):
+              feature_group_count=1, batch_group_count=1, precision=None):
     return lax.conv_general_dilated(
         lhs, rhs, stride, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
         dimension_numbers=tuple(_spec(a, b, n) for a, b in specs),
         feature_group_count=feature_group_count, batch_group_count=batch_group_count,
-        preferred_element_type=_args.acc_dtype(lhs.dtype))
+        precision=precision, preferred_element_type=_args.acc_dtype(lhs.dtype))
 
 
-def correlate(x, w_eff, win: _windows.Window, groups: int, method: str = "lax"):
+def correlate(x, w_eff, win: _windows.Window, groups: int, method: str = "lax", precision=None):
     """Eq. 1 without the bias: ``(N, C, *S), (D, C//g, *K) -> (N, D, *O)`` in the
     accumulation dtype (float32 for 16-bit inputs).
 
@@ -105,13 +106,14 @@ def correlate(x, w_eff, win: _windows.Window, groups: int, method: str = "lax"):
         return _correlate_taps(x, w_eff, win, groups)
     n = w_eff.ndim - 2
     return _lax_conv(x, w_eff, win.stride, win.padding, n, (("N", "C"), ("O", "I"), ("N", "C")),
-                     rhs_dilation=win.dilation, feature_group_count=groups)
+                     rhs_dilation=win.dilation, feature_group_count=groups, precision=precision)
 
 
 def forward(x, w, b, cfg: ConvConfig):
     """Eq. 1 as one ``lax.conv_general_dilated`` plus bias: ``(N, C, *S), (D, C//g, *K),
     (D,) | None -> (N, D, *O)``. This is also the forward of :mod:`jaxconv.autodiff`."""
-    y = correlate(x, _rot180(w) if cfg.flip else w, cfg.window, cfg.groups)
+    y = correlate(x, _rot180(w) if cfg.flip else w, cfg.window, cfg.groups,
+                  precision=cfg.precision)
     return _add_bias(y, b, cfg.has_bias).astype(x.dtype)
 
 
@@ -133,7 +135,8 @@ def _correlate_taps(x, w_eff, win, groups):
     return _windows.materialize(_windows.sum_terms(terms)).reshape((nb, d) + win.out_sizes)
 
 
-def input_grad(delta, w_eff, win: _windows.Window, groups: int, out_dtype, method: str = "lax"):
+def input_grad(delta, w_eff, win: _windows.Window, groups: int, out_dtype, method: str = "lax",
+               precision=None):
     """Eq. 5-6: ``(N, D, *O), (D, C//g, *K) -> (N, C, *S)``; ``win`` is the forward's window.
 
     ``"lax"``: one full convolution of the stride-dilated deltas with the rotated, channel-swapped
@@ -141,13 +144,13 @@ def input_grad(delta, w_eff, win: _windows.Window, groups: int, out_dtype, metho
     kernel tap, Eq. 5: ``dx_tap_t[n,c,o] = sum_d w[d,c,t] delta[n,d,o]`` (one matrix product for
     all taps), then each tap's part added back where tap ``t`` was read (``_windows.fold``)."""
     if method == "col2im":
-        dx = _input_grad_col2im(delta, w_eff, win, groups)
+        dx = _input_grad_col2im(delta, w_eff, win, groups, precision)
     else:
-        dx = _input_grad_lax(delta, w_eff, win, groups)
+        dx = _input_grad_lax(delta, w_eff, win, groups, precision)
     return dx.astype(out_dtype)
 
 
-def _input_grad_lax(delta, w_eff, win, groups):
+def _input_grad_lax(delta, w_eff, win, groups, precision=None):
     n = w_eff.ndim - 2
     d, cg = w_eff.shape[:2]
     ks = w_eff.shape[2:]
@@ -163,10 +166,10 @@ def _input_grad_lax(delta, w_eff, win, groups):
                  zip(ks, win.dilation, win.padding, win.in_sizes, win.out_sizes, win.stride))
     return _lax_conv(delta, w_rot, (1,) * n, pads, n, (("N", "C"), rhs_spec, ("N", "C")),
                      lhs_dilation=win.stride, rhs_dilation=win.dilation,
-                     feature_group_count=groups)
+                     feature_group_count=groups, precision=precision)
 
 
-def _input_grad_col2im(delta, w_eff, win, groups):
+def _input_grad_col2im(delta, w_eff, win, groups, precision=None):
     acc = _args.acc_dtype(delta.dtype)
     nb, d = delta.shape[:2]
     cg = w_eff.shape[1]
@@ -175,14 +178,15 @@ def _input_grad_col2im(delta, w_eff, win, groups):
     wk = w_eff.astype(acc).reshape((groups, dg, cg * k))
     dl = delta.astype(acc).reshape((nb, groups, dg, -1))
     # dp[g, c*K + t, n, o] = sum_d w[g, d, c, t] * delta[n, g, d, o]
-    dp = lax.dot_general(wk, dl, (((1,), (2,)), ((0,), (1,))))
+    dp = lax.dot_general(wk, dl, (((1,), (2,)), ((0,), (1,))), precision=precision)
     dp = dp.reshape((groups, cg, k, nb) + win.out_sizes)
     parts = (jnp.moveaxis(dp[:, :, t], 2, 0).reshape((nb, groups * cg) + win.out_sizes)
              for t in range(k))
     return _windows.fold(parts, win)
 
 
-def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: str = "lax"):
+def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: str = "lax",
+                precision=None):
     """Eq. 4: ``(N, C, *S), (N, D, *O) -> (D, C//g, *K)``.
 
     ``"lax"``: one convolution correlating the padded input with the deltas (dilated by the
@@ -191,15 +195,15 @@ def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: 
     ``"taps"``: Eq. 4 as one multiply-and-reduce over ``(n, o)`` per input channel and tap (for
     small ``C // groups * K``: depthwise and first layers)."""
     if method == "gemm":
-        dw = _weight_grad_gemm(x, delta, win, groups)
-    elif method == "taps":
+        dw = _weight_grad_gemm(x, delta, win, groups, precision)
+    elif method == "taps":                      # element-wise products: exact in float32
         dw = _weight_grad_taps(x, delta, win, groups)
     else:
-        dw = _weight_grad_lax(x, delta, win, groups)
+        dw = _weight_grad_lax(x, delta, win, groups, precision)
     return dw.astype(out_dtype)
 
 
-def _weight_grad_lax(x, delta, win, groups):
+def _weight_grad_lax(x, delta, win, groups, precision=None):
     n = x.ndim - 2
     pads = tuple((lo, hi - (size + lo + hi - 1 - (o - 1) * s - (k - 1) * r))
                  for (lo, hi), size, o, s, k, r in
@@ -208,10 +212,10 @@ def _weight_grad_lax(x, delta, win, groups):
     # lhs: channels play the batch role, batch plays the feature role (the contraction axis);
     # rhs: deltas with D as output feature and N as input feature; out: (D, C // groups, *K).
     return _lax_conv(x, delta, win.dilation, pads, n, (("C", "N"), ("I", "O"), ("C", "N")),
-                     rhs_dilation=win.stride, batch_group_count=groups)
+                     rhs_dilation=win.stride, batch_group_count=groups, precision=precision)
 
 
-def _weight_grad_gemm(x, delta, win, groups):
+def _weight_grad_gemm(x, delta, win, groups, precision=None):
     acc = _args.acc_dtype(x.dtype)
     nb, c = x.shape[:2]
     d = delta.shape[1]
@@ -220,7 +224,8 @@ def _weight_grad_gemm(x, delta, win, groups):
             for t in _windows.taps(_windows.pad(x.astype(acc), win, 0), win)]
     patches = jnp.stack(taps, axis=3).reshape((nb, groups, cg * win.taps, -1))
     dl = delta.astype(acc).reshape((nb, groups, dg, -1))
-    dw = lax.dot_general(dl, patches, (((0, 3), (0, 3)), ((1,), (1,))))   # (G, D/G, C/G*K)
+    dw = lax.dot_general(dl, patches, (((0, 3), (0, 3)), ((1,), (1,))),   # (G, D/G, C/G*K)
+                         precision=precision)
     return dw.reshape((d, cg) + win.window)
 
 
@@ -246,7 +251,8 @@ def bias_grad(delta, out_dtype):
 
 def forward_rule(x, w, b, cfg: ConvConfig):
     """The forward of the hand-written rule: Eq. 1, lowered as ``cfg.methods.forward`` says."""
-    y = correlate(x, _rot180(w) if cfg.flip else w, cfg.window, cfg.groups, cfg.methods.forward)
+    y = correlate(x, _rot180(w) if cfg.flip else w, cfg.window, cfg.groups, cfg.methods.forward,
+                  cfg.precision)
     return _add_bias(y, b, cfg.has_bias).astype(x.dtype)
 
 
@@ -271,10 +277,12 @@ def _conv_bwd(cfg, res, delta):
     if w is not None:           # x was perturbed: Eq. 5-6
         w_eff = _rot180(w) if cfg.flip else w
         dx = (jnp.zeros(cfg.x_shape, cfg.dtype) if cfg.x_shape[0] == 0 else
-              input_grad(delta, w_eff, win, cfg.groups, cfg.dtype, methods.input_grad))
+              input_grad(delta, w_eff, win, cfg.groups, cfg.dtype, methods.input_grad,
+                         cfg.precision))
     if x is not None:           # w was perturbed: Eq. 4
         dw = (jnp.zeros(cfg.w_shape, cfg.dtype) if cfg.x_shape[0] == 0 else
-              weight_grad(x, delta, win, cfg.groups, cfg.dtype, methods.weight_grad))
+              weight_grad(x, delta, win, cfg.groups, cfg.dtype, methods.weight_grad,
+                          cfg.precision))
         dw = _rot180(dw) if cfg.flip else dw
     if want_b is not None:
         db = bias_grad(delta, cfg.dtype)
@@ -285,7 +293,7 @@ _conv.defvjp(_conv_fwd, _conv_bwd, symbolic_zeros=True)
 
 
 def conv_config(x, w, b, stride, padding, dilation, groups, flip, padding_mode="zeros",
-                op="conv") -> ConvConfig:
+                op="conv", precision=None) -> ConvConfig:
     """Validate the arguments of :func:`conv` and normalise them to a :class:`ConvConfig`."""
     n = _args.check_conv_arrays(op, x, w, b, "(D, C // groups, *kernel)")
     _args.check_groups(op, groups)
@@ -303,6 +311,7 @@ def conv_config(x, w, b, stride, padding, dilation, groups, flip, padding_mode="
         raise ValueError(f"jaxconv.{op}: `b` must have shape ({d},) (one per output channel); "
                          f"got {tuple(b.shape)}.")
     _args.check_bool(op, "flip", flip)
+    precision = _args.check_precision(op, precision)
     stride = _args.int_tuple(op, "stride", stride, n)
     dilation = _args.int_tuple(op, "dilation", dilation, n)
     ks = tuple(w.shape[2:])
@@ -324,11 +333,11 @@ def conv_config(x, w, b, stride, padding, dilation, groups, flip, padding_mode="
     dtype = jnp.dtype(x.dtype).name
     methods = _lowering.conv_methods(x_shape, tuple(w.shape), win, int(groups), dtype)
     return ConvConfig(stride, pads, dilation, int(groups), flip, b is not None, x_shape,
-                      tuple(w.shape), dtype, win, methods, padding_mode, mode_padding)
+                      tuple(w.shape), dtype, win, methods, padding_mode, mode_padding, precision)
 
 
 def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
-         padding_mode="zeros"):
+         padding_mode="zeros", precision=None):
     r"""N-d convolution layer (cross-correlation plus bias), channels first.
 
     .. math::
@@ -351,6 +360,9 @@ def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=
       flip: rotate the kernel 180 degrees first (true convolution, Eq. 2).
       padding_mode: what the padding holds: ``"zeros"``, or PyTorch's ``"reflect"``,
         ``"replicate"``, ``"circular"`` (gradients folded back onto the input, Eq. 7).
+      precision: of the convolutions and matrix products of the forward and of both
+        gradients: None (XLA's default; TF32 for float32 on recent GPUs), ``"default"``,
+        ``"high"``, ``"highest"`` or a ``jax.lax.Precision``.
 
     Returns:
       ``(N, D, *O)`` with ``O = (S + lo + hi - (K - 1) * r - 1) // stride + 1``.
@@ -360,7 +372,8 @@ def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=
       >>> jc.conv(jnp.ones((2, 3, 8, 8)), jnp.ones((4, 3, 3, 3)), padding=1).shape
       (2, 4, 8, 8)
     """
-    cfg = conv_config(x, w, b, stride, padding, dilation, groups, flip, padding_mode)
+    cfg = conv_config(x, w, b, stride, padding, dilation, groups, flip, padding_mode,
+                      precision=precision)
     if cfg.mode_padding is not None:
         x = _pad_rule(x, cfg.mode_padding, cfg.padding_mode)
     return _conv(x, w, b, cfg)

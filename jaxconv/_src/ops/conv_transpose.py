@@ -32,6 +32,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from jaxconv._src.core import args as _args
@@ -48,12 +49,13 @@ class ConvTransposeConfig(NamedTuple):
     w_shape: tuple[int, ...]
     dtype: str
     methods: _lowering.ConvMethods    # the lowering of the convolution this one transposes
+    precision: lax.Precision | None = None   # of every convolution and product, both ways
 
 
 def forward(x, w, b, cfg: ConvTransposeConfig, method: str = "lax"):
     """``(N, C_in, *L), (C_in, C_out//g, *K), (C_out,) | None -> (N, C_out, *L_out)``."""
     acc = _args.acc_dtype(x.dtype)
-    y = _conv.input_grad(x, w, cfg.window, cfg.groups, acc, method)
+    y = _conv.input_grad(x, w, cfg.window, cfg.groups, acc, method, cfg.precision)
     return _conv._add_bias(y, b, cfg.has_bias).astype(x.dtype)
 
 
@@ -77,12 +79,12 @@ def _conv_transpose_bwd(cfg, res, delta):
     dx = dw = db = None
     if w is not None:       # the convolution's forward, Eq. 1
         dx = (jnp.zeros(cfg.x_shape, cfg.dtype) if empty else
-              _conv.correlate(delta, w, cfg.window, cfg.groups,
-                              cfg.methods.forward).astype(cfg.dtype))
+              _conv.correlate(delta, w, cfg.window, cfg.groups, cfg.methods.forward,
+                              cfg.precision).astype(cfg.dtype))
     if x is not None:       # the convolution's weight gradient, Eq. 4
         dw = (jnp.zeros(cfg.w_shape, cfg.dtype) if empty else
               _conv.weight_grad(delta, x, cfg.window, cfg.groups, cfg.dtype,
-                                cfg.methods.weight_grad))
+                                cfg.methods.weight_grad, cfg.precision))
     if want_b is not None:
         db = _conv.bias_grad(delta, cfg.dtype)
     return dx, dw, db
@@ -92,7 +94,7 @@ _conv_transpose.defvjp(_conv_transpose_fwd, _conv_transpose_bwd, symbolic_zeros=
 
 
 def conv_transpose_config(x, w, b, stride, padding, output_padding, dilation,
-                          groups) -> ConvTransposeConfig:
+                          groups, precision=None) -> ConvTransposeConfig:
     op = "conv_transpose"
     n = _args.check_conv_arrays(op, x, w, b, "(C_in, C_out // groups, *kernel)")
     _args.check_groups(op, groups)
@@ -106,6 +108,7 @@ def conv_transpose_config(x, w, b, stride, padding, output_padding, dilation,
     c_out = w.shape[1] * groups
     if b is not None and tuple(b.shape) != (c_out,):
         raise ValueError(f"jaxconv.{op}: `b` must have shape ({c_out},); got {tuple(b.shape)}.")
+    precision = _args.check_precision(op, precision)
     stride = _args.int_tuple(op, "stride", stride, n)
     dilation = _args.int_tuple(op, "dilation", dilation, n)
     ks = tuple(w.shape[2:])
@@ -131,11 +134,11 @@ def conv_transpose_config(x, w, b, stride, padding, output_padding, dilation,
     conv_x = (x.shape[0], w.shape[1] * groups) + sizes
     methods = _lowering.conv_methods(conv_x, tuple(w.shape), win, int(groups), dtype)
     return ConvTransposeConfig(win, int(groups), b is not None, tuple(x.shape), tuple(w.shape),
-                               dtype, methods)
+                               dtype, methods, precision)
 
 
 def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilation=1,
-                   groups=1):
+                   groups=1, precision=None):
     r"""N-d transposed convolution (PyTorch's ``conv_transpose``), channels first.
 
     .. math::
@@ -155,6 +158,8 @@ def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilat
       output_padding: extra size on the high side, ``< max(stride, dilation)``.
       dilation: int or one per axis.
       groups: channel groups.
+      precision: of the convolutions and products of the forward and both gradients (as
+        :func:`jaxconv.conv`'s).
 
     Returns:
       ``(N, C_out, *L_out)``, ``L_out = (L - 1) s - lo - hi + (K - 1) r + output_padding + 1``.
@@ -164,7 +169,8 @@ def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilat
       >>> jc.conv_transpose(jnp.ones((2, 4, 8, 8)), jnp.ones((4, 3, 2, 2)), stride=2).shape
       (2, 3, 16, 16)
     """
-    cfg = conv_transpose_config(x, w, b, stride, padding, output_padding, dilation, groups)
+    cfg = conv_transpose_config(x, w, b, stride, padding, output_padding, dilation, groups,
+                                precision)
     return _conv_transpose(x, w, b, cfg)
 
 

@@ -32,18 +32,21 @@ from jaxconv._src.core import args as _args
 
 class DenseConfig(NamedTuple):
     has_bias: bool
+    precision: lax.Precision | None = None     # of the forward's and both gradients' products
 
 
-def _matmul(a, b, contract_a, contract_b, out_dtype):
+def _matmul(a, b, contract_a, contract_b, out_dtype, precision=None):
     dims = (((contract_a,), (contract_b,)), ((), ()))
-    out = lax.dot_general(a, b, dims, preferred_element_type=_args.acc_dtype(a.dtype))
+    out = lax.dot_general(a, b, dims, precision=precision,
+                          preferred_element_type=_args.acc_dtype(a.dtype))
     return out.astype(out_dtype)
 
 
 def forward(x, w, b, cfg: DenseConfig):
     """``(N, I), (I, J), (J,) | None -> (N, J)``."""
     acc = _args.acc_dtype(x.dtype)
-    z = lax.dot_general(x, w, (((1,), (0,)), ((), ())), preferred_element_type=acc)
+    z = lax.dot_general(x, w, (((1,), (0,)), ((), ())), precision=cfg.precision,
+                        preferred_element_type=acc)
     if cfg.has_bias:
         z = z + b.astype(acc)[None, :]
     return z.astype(x.dtype)
@@ -65,8 +68,8 @@ def _dense_bwd(cfg, res, delta):
     x, w, want_b = res
     if isinstance(delta, SymbolicZero):
         return None, None, None
-    dx = None if w is None else _matmul(delta, w, 1, 1, w.dtype)     # delta @ w^T
-    dw = None if x is None else _matmul(x, delta, 0, 0, x.dtype)     # x^T @ delta
+    dx = None if w is None else _matmul(delta, w, 1, 1, w.dtype, cfg.precision)   # delta @ w^T
+    dw = None if x is None else _matmul(x, delta, 0, 0, x.dtype, cfg.precision)   # x^T @ delta
     db = (None if want_b is None else
           jnp.sum(delta, axis=0, dtype=_args.acc_dtype(delta.dtype)).astype(delta.dtype))
     return dx, dw, db
@@ -75,7 +78,7 @@ def _dense_bwd(cfg, res, delta):
 _dense.defvjp(_dense_fwd, _dense_bwd, symbolic_zeros=True)
 
 
-def dense_config(x, w, b) -> DenseConfig:
+def dense_config(x, w, b, precision=None) -> DenseConfig:
     op = "dense"
     _args.check_float(op, "x", x)
     _args.check_float(op, "w", w)
@@ -91,10 +94,10 @@ def dense_config(x, w, b) -> DenseConfig:
     if b is not None and tuple(b.shape) != (w.shape[1],):
         raise ValueError(f"jaxconv.dense: `b` must have shape ({w.shape[1]},); "
                          f"got {tuple(b.shape)}.")
-    return DenseConfig(b is not None)
+    return DenseConfig(b is not None, _args.check_precision(op, precision))
 
 
-def dense(x, w, b=None):
+def dense(x, w, b=None, *, precision=None):
     r"""Fully connected layer ``z = x @ w + b`` with the MLP delta rule.
 
     .. math::
@@ -108,6 +111,7 @@ def dense(x, w, b=None):
       x: ``(N, in_features)``, floating dtype.
       w: ``(in_features, out_features)``.
       b: optional ``(out_features,)``.
+      precision: of the three matrix products (as :func:`jaxconv.conv`'s).
 
     Returns:
       ``(N, out_features)``.
@@ -118,7 +122,7 @@ def dense(x, w, b=None):
       Array([[3., 3., 3., 3.],
              [3., 3., 3., 3.]], dtype=float32)
     """
-    return _dense(x, w, b, dense_config(x, w, b))
+    return _dense(x, w, b, dense_config(x, w, b, precision))
 
 
 # jaxconv.autodiff.dense: the same function with the rule replaced by the plain forward
