@@ -243,7 +243,7 @@ def ZeroPadShortcut(features: int, stride: int = 2) -> Layer:
     return _stateless("shortcut", fn)
 
 
-def _feature_params(name, num, dtype, scale: bool, bias: bool):
+def _feature_params(num, dtype, scale: bool, bias: bool):
     params = {}
     if scale:
         params["scale"] = jnp.ones(num, dtype)
@@ -274,7 +274,7 @@ def BatchNorm(*, momentum: float = 0.1, eps: float = 1e-5, axis_name=None, scale
                              f"(C, *spatial); got shape {tuple(in_shape)}.")
         c = in_shape[0]
         state = {"mean": jnp.zeros(c, dtype), "var": jnp.ones(c, dtype)}
-        return tuple(in_shape), _feature_params("BatchNorm", c, dtype, scale, bias), state
+        return tuple(in_shape), _feature_params(c, dtype, scale, bias), state
 
     return Layer(init_fn, apply, "batch_norm", True)
 
@@ -307,7 +307,7 @@ def GroupNorm(num_groups: int, *, eps: float = 1e-5, affine: bool = True,
         return ops.group_norm(x, num_groups, params.get("scale"), params.get("bias"), eps=eps)
 
     def init_fn(key, in_shape):
-        params = _feature_params("GroupNorm", in_shape[0], dtype, affine, affine)
+        params = _feature_params(in_shape[0], dtype, affine, affine)
         return _out_shape(apply, params, in_shape, dtype), params
 
     return Layer(init_fn, apply, "group_norm")

@@ -74,7 +74,6 @@ class AxisTables(NamedTuple):
     readers: np.ndarray    # (S, K) int32: the outputs that read input p; O (past the end) if none
     reader_weight: np.ndarray   # (S, K) float64: their summed weights; 0 where none
     identity: bool         # nearest with i(o) = o: the axis is skipped both ways
-    matrix: np.ndarray     # (O, S) float64: M[o, i_t(o)] += w_t(o), the weights as one matrix
 
 
 def _floorf(u: np.ndarray) -> np.ndarray:
@@ -129,12 +128,28 @@ def axis_tables(in_size: int, out_size: int, mode: str, align_corners: bool,
     readers[p, slot] = reader
     reader_weight[p, slot] = summed
     identity = mode != "linear" and in_size == out_size and bool((src[0] == o).all())
-    matrix = np.zeros((out_size, in_size))
-    np.add.at(matrix, (np.tile(np.arange(out_size), taps), src.ravel()), weight.ravel())
     tables = (src.astype(np.int32), weight, readers, reader_weight)
-    for a in tables + (matrix,):
+    for a in tables:
         a.setflags(write=False)                 # cached and shared: constants
-    return AxisTables(*tables, identity, matrix)
+    return AxisTables(*tables, identity)
+
+
+@functools.lru_cache(maxsize=64)
+def weight_matrix(in_size: int, out_size: int, mode: str, align_corners: bool,
+                  scale_factor: float | None) -> np.ndarray:
+    """One axis' weights (Eq. 49) as the ``(O, S)`` matrix ``M[o, i_t(o)] += w_t(o)``: the
+    matmul lowering, built only for the axes it lowers (cached, read-only)."""
+    t = axis_tables(in_size, out_size, mode, align_corners, scale_factor)
+    matrix = np.zeros((out_size, in_size))
+    np.add.at(matrix, (np.tile(np.arange(out_size), t.src.shape[0]), t.src.ravel()),
+              t.weight.ravel())
+    matrix.setflags(write=False)
+    return matrix
+
+
+def _matrix(cfg: InterpConfig, axis: int) -> np.ndarray:
+    return weight_matrix(cfg.in_sizes[axis], cfg.out_sizes[axis], cfg.mode, cfg.align_corners,
+                         cfg.scale_factors[axis])
 
 
 def _method(cfg: InterpConfig, axis: int) -> str:
@@ -171,7 +186,7 @@ def forward(x, cfg: InterpConfig):
             continue
         ax = 2 + a
         if _method(cfg, a) == "matmul":             # y = M x along the axis
-            y = _apply_matrix(y, t.matrix, ax)
+            y = _apply_matrix(y, _matrix(cfg, a), ax)
             continue
         parts = [jnp.take(y, t.src[j], axis=ax, mode="clip") for j in range(t.src.shape[0])]
         if cfg.mode != "linear":            # one tap of weight 1: a plain gather
@@ -192,7 +207,7 @@ def transpose(delta, cfg: InterpConfig):
             continue
         ax = 2 + a
         if _method(cfg, a) == "matmul":             # dx = M^T delta along the axis
-            g = _apply_matrix(g, t.matrix.T, ax)
+            g = _apply_matrix(g, _matrix(cfg, a).T, ax)
             continue
         parts = jnp.take(g, t.readers, axis=ax, mode="fill", fill_value=0)   # (.., S, K, ..)
         if cfg.mode == "linear":

@@ -27,9 +27,11 @@ def _rng_arrays(shapes, seed=0):
     return [rng.standard_normal(s).astype(np.float32) for s in shapes]
 
 
-def _jax_vjp_callable(case: Case, impl: str, op_name: str, arrays, kwargs, labels=None):
+def _jax_vjp_callable(case: Case, impl: str, op_name: str, arrays, kwargs, labels=None,
+                      call=None):
     """A compiled forward + backward of ``op_name`` for ``impl`` in {"jaxconv", "autodiff"}:
-    returns the output and the cotangents of a fixed random output cotangent."""
+    returns the output and the cotangents of a fixed random output cotangent. ``call(op, *a)``
+    replaces the default ``op(*a, **kwargs)`` (or ``op(a[0], labels, **kwargs)``)."""
     import jax
     import jax.numpy as jnp
 
@@ -38,14 +40,16 @@ def _jax_vjp_callable(case: Case, impl: str, op_name: str, arrays, kwargs, label
     op = getattr(ops, op_name)
     args = [jnp.asarray(a) for a in arrays]
 
-    def call(*p):
+    def apply(*p):
+        if call is not None:
+            return call(op, *p)
         return op(p[0], labels, **kwargs) if labels is not None else op(*p, **kwargs)
 
-    shape = jax.eval_shape(call, *args).shape
+    shape = jax.eval_shape(apply, *args).shape
     ct = jnp.asarray(np.random.default_rng(2).standard_normal(shape).astype(np.float32))
 
     def f(ct, *a):
-        out, vjp = jax.vjp(call, *a)
+        out, vjp = jax.vjp(apply, *a)
         return out, vjp(ct)
 
     compiled, seconds = timing.compiled(f, ct, *args)
@@ -121,22 +125,7 @@ def fn_case(name, op_name, shapes, call, torch_call) -> Case:
 
     def build(impl):
         if impl in ("jaxconv", "autodiff"):
-            import jax
-            import jax.numpy as jnp
-
-            import jaxconv
-            op = getattr(jaxconv if impl == "jaxconv" else jaxconv.autodiff, op_name)
-            args = [jnp.asarray(a) for a in arrays]
-            shape = jax.eval_shape(lambda *a: call(op, *a), *args).shape
-            ct = jnp.asarray(np.random.default_rng(2).standard_normal(shape).astype(np.float32))
-
-            def f(ct, *a):
-                out, vjp = jax.vjp(lambda *v: call(op, *v), *a)
-                return out, vjp(ct)
-
-            compiled, seconds = timing.compiled(f, ct, *args)
-            case.compile_s[impl] = seconds
-            return lambda: jax.block_until_ready(compiled(ct, *args))
+            return _jax_vjp_callable(case, impl, op_name, arrays, {}, call=call)
         torch = baselines.torch_or_none()
         if torch is None:
             return None
