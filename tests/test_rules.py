@@ -125,26 +125,41 @@ def test_vmap_per_example_gradients(case):
 CONV_LOWERINGS = [
     dict(conv_forward="lax", conv_input_grad="lax", conv_weight_grad="lax"),
     dict(conv_forward="taps", conv_input_grad="col2im", conv_weight_grad="gemm"),
-    dict(conv_weight_grad="taps"),
+    dict(conv_forward="gemm", conv_weight_grad="taps"),
+    dict(conv_forward="depth", conv_input_grad="depth", conv_weight_grad="depth"),
 ]
 
 
 def _lowering_params():
-    """Every (case, lowering) pair; by default each case runs one lowering in turn (every
-    lowering meets a third of the grid, all ranks), ``--slow`` runs them all."""
+    """Every (case, lowering) pair of the conv and conv_transpose grids (the ``depth`` methods
+    on 2-D and 3-D cases); by default each case runs one lowering in turn (every lowering meets
+    a share of each grid, all ranks it applies to), ``--slow`` runs them all."""
     params = []
-    for i, case in enumerate(_grid.cases("conv")):
-        for j, methods in enumerate(CONV_LOWERINGS):
-            marks = () if i % len(CONV_LOWERINGS) == j else (pytest.mark.slow,)
-            params.append(pytest.param(case, methods, marks=marks,
-                                       id=f"{case.id}-{'-'.join(methods.values())}"))
+    for op in ("conv", "conv_transpose"):
+        for i, case in enumerate(_grid.cases(op)):
+            rank = len(case.shapes[0]) - 2
+            lowerings = [m for m in CONV_LOWERINGS if rank >= 2 or "depth" not in m.values()]
+            for methods in lowerings:
+                marks = () if methods is lowerings[i % len(lowerings)] else (pytest.mark.slow,)
+                params.append(pytest.param(case, methods, marks=marks,
+                                           id=f"{case.id}-{'-'.join(methods.values())}"))
     return params
 
 
 @pytest.mark.parametrize("case,methods", _lowering_params())
-def test_every_conv_lowering_equals_autodiff(case, methods):
-    """Each way the lowering module can lower the conv rule computes the same formula."""
-    _check_against_autodiff(case, forced_ops(**methods))
+def test_every_conv_lowering_equals_autodiff_and_textbook(case, methods):
+    """Each way the lowering module can lower the conv rule computes the same formula: equal to
+    autodiff of the plain lax forward and to the textbook loops."""
+    inputs, ct, out, grads = _check_against_autodiff(case, forced_ops(**methods))
+    expected = case.textbook([np.asarray(a) for a in inputs], np.asarray(ct))
+    for i, (g, e) in enumerate(zip(grads, expected)):
+        assert_rel_close(g, e, what=f"d/d input {i} vs textbook")
+
+
+def test_depth_lowering_needs_two_spatial_axes():
+    x, w = jnp.ones((1, 2, 5)), jnp.ones((3, 2, 2))
+    with pytest.raises(ValueError, match="'depth' methods split the first spatial axis"):
+        forced_ops(conv_forward="depth").conv(x, w)
 
 
 def test_forced_lowering_rejects_unknown_methods():

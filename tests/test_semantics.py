@@ -290,7 +290,10 @@ def test_precision_reaches_every_product_of_forward_and_both_gradients(precision
     x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 4, 7, 6)))
     w = jnp.asarray(np.random.default_rng(1).standard_normal((6, 4, 3, 3)))
     for methods in [dict(conv_forward="lax", conv_input_grad="lax", conv_weight_grad="lax"),
-                    dict(conv_input_grad="col2im", conv_weight_grad="gemm")]:
+                    dict(conv_input_grad="col2im", conv_weight_grad="gemm"),
+                    dict(conv_forward="gemm"),
+                    dict(conv_forward="depth", conv_input_grad="depth",
+                         conv_weight_grad="depth")]:
         ops = forced_ops(**methods)
         for op in ("conv", "conv_transpose"):
             text = _with_precision(ops, op, precision).lower(x, w).as_text()

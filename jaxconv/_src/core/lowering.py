@@ -8,11 +8,16 @@ result (README, "Performance").
 Convolution (:mod:`jaxconv._src.ops.conv`), three parts, each with its methods:
 
 * forward (Eq. 1): ``"lax"`` one ``conv_general_dilated``; ``"taps"`` one broadcast multiply-add
-  per input channel and kernel tap, fused into one loop;
+  per input channel and kernel tap, fused into one loop; ``"gemm"`` one matrix product with the
+  stacked taps (im2col); ``"depth"`` (2-D, 3-D) a sum over the first axis's kernel taps of
+  convolutions one rank lower, each lowered by its own methods (the same split for both
+  gradients);
 * input gradient (Eq. 5-6): ``"lax"`` one full convolution; ``"col2im"`` one matrix product
   for every tap at once, then each tap's part added back where it was read (polyphase fold);
+  ``"depth"``;
 * weight gradient (Eq. 4): ``"lax"`` one convolution contracted over the batch; ``"gemm"``
-  one matrix product over the stacked input taps; ``"taps"`` one multiply-reduce per tap.
+  one matrix product over the stacked input taps; ``"taps"`` one multiply-reduce per tap;
+  ``"depth"``.
 
 CPU rules (2-core x86-64, jaxlib 0.10.2, float32; op times forward/backward in isolation and
 whole train steps, interleaved medians):
@@ -31,6 +36,16 @@ whole train steps, interleaved medians):
   through ``batch_group_count``, which no fast CPU kernel takes) and for 1-D layers with
   ``8 <= C*K <= 128`` (MNIST-1D's 25->25: 0.35 -> 0.22 ms); ``taps`` for depthwise and 3-D first
   layers (4.0 -> 1.2 ms); ``lax`` otherwise.
+* 3-D layers (``experiments/conv_lowering.py``, XLA defaults / Eigen): XLA:CPU's 3-D
+  convolutions reach ~13 GFLOP/s, so each part is written as a sum over the depth taps of 2-D
+  parts (``depth``), which take their own 2-D methods: 16->16 3x3x3 on 16^3, B=8, forward
+  38.7 -> 7.6 ms, input gradient (col2im) 32.2 -> 7.9 ms, weight gradient 44.3 / 36.7 ->
+  17.3 / 8.6 ms; 32->32 on 8^3: 13.0 -> 3.1, 3.1 -> 2.7, 13.2 -> 4.9 / 2.7 ms. First layers
+  keep the ``taps`` forward (1->16: 1.1 vs depth 1.8 ms) and the ``col2im`` input gradient
+  (1.4 vs 3.3 ms); their weight gradient is ``depth`` too (3.0 / 1.2 vs taps 4.6 / 39 ms).
+  The im2col forward (``gemm``: the stacked taps times the kernel) loses everywhere measured
+  (XLA:CPU builds the stacked taps slowly: 2-D 64->64 at 32x32 239 vs 90 ms); it stays a
+  tested method, used by no default.
 * every result built from taps (the ``taps`` forward, folds, the max-pool winner index) is
   passed through :func:`jaxconv._src.core.windows.materialize`, without which XLA recomputes
   it once per tap of the next windowed op (the LeNet-5 train step: 31 -> 9.5 ms).
@@ -51,8 +66,9 @@ from typing import NamedTuple
 
 import jax
 
-CONV_METHODS = {"forward": ("lax", "taps"), "input_grad": ("lax", "col2im"),
-                "weight_grad": ("lax", "gemm", "taps")}
+CONV_METHODS = {"forward": ("lax", "taps", "gemm", "depth"),
+                "input_grad": ("lax", "col2im", "depth"),
+                "weight_grad": ("lax", "gemm", "taps", "depth")}
 
 
 class ConvMethods(NamedTuple):
@@ -91,16 +107,20 @@ def _conv_default(x_shape, w_shape, win, groups, dtype, backend) -> ConvMethods:
     depthwise = groups > 1 and cg == 1
     # forward: XLA's CPU convolutions are GEMM-shaped; with few input channels x taps per output
     # (first layers, depthwise) a fused multiply-add loop is 3-10x faster.
-    forward = "taps" if ck <= 32 else "lax"
+    # 3-D: XLA:CPU's 3-D convolutions run at ~13 GFLOP/s; a sum of 2-D ones over the depth taps
+    # is 4-5x faster for each part.
+    forward = "taps" if ck <= 32 else "depth" if n == 3 else "lax"
     # input gradient: the one-GEMM col2im beats the full convolution except on dense 2-D layers
     # with many channels that do not widen, on planes of 16x16 and more (XLA's fast path);
     # 6-17x on depthwise/grouped.
     plane = x_shape[2] * x_shape[3] if n == 2 else 0
     dense_2d = n == 2 and groups == 1 and c >= 16 and d <= c and (plane >= 256 or c >= 128)
-    input_grad = "lax" if dense_2d else "col2im"
+    input_grad = "lax" if dense_2d else "depth" if n == 3 and ck > 32 else "col2im"
     # weight gradient: the lax form is good for dense layers; grouped layers lose 5x through
     # batch_group_count, depthwise and 3-D first layers do better per tap, 1-D mid layers as GEMM.
-    if groups > 1 and not depthwise:
+    if n == 3 and groups == 1:
+        weight_grad = "depth"
+    elif groups > 1 and not depthwise:
         weight_grad = "gemm"
     elif (depthwise or n == 3) and ck <= 32:
         weight_grad = "taps"

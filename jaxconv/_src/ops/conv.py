@@ -101,9 +101,16 @@ def correlate(x, w_eff, win: _windows.Window, groups: int, method: str = "lax", 
     ``"lax"``: one ``lax.conv_general_dilated``. ``"taps"``: term by term,
     ``y[n,g,d,o] = sum_{c,t} w[g,d,c,t] * x_tap_t[n,g,c,o]``, one broadcast multiply-add per input
     channel and kernel tap (``C // groups * K`` of them), fused by XLA into one loop; for small
-    ``C // groups * K`` (first layers, depthwise)."""
+    ``C // groups * K`` (first layers, depthwise). ``"gemm"``: the same sum as one matrix product
+    of the kernel ``(D/g, C/g * K)`` with the stacked input taps ``(C/g * K, N * prod(O))`` per
+    group (im2col). ``"depth"`` (2-D and 3-D): the sum over the first axis's kernel taps of
+    convolutions one rank lower (:func:`_depth_split`)."""
     if method == "taps":
         return _correlate_taps(x, w_eff, win, groups)
+    if method == "gemm":
+        return _correlate_gemm(x, w_eff, win, groups, precision)
+    if method == "depth":
+        return _correlate_depth(x, w_eff, win, groups, precision)
     n = w_eff.ndim - 2
     return _lax_conv(x, w_eff, win.stride, win.padding, n, (("N", "C"), ("O", "I"), ("N", "C")),
                      rhs_dilation=win.dilation, feature_group_count=groups, precision=precision)
@@ -135,6 +142,74 @@ def _correlate_taps(x, w_eff, win, groups):
     return _windows.materialize(_windows.sum_terms(terms)).reshape((nb, d) + win.out_sizes)
 
 
+def _patches(x, win, groups):
+    """im2col: the padded input's ``K`` taps stacked, ``(N, C, *S) -> (N, g, C/g * K, prod(O))``
+    in the accumulation dtype, row ``c * K + t`` holding tap ``t`` of channel ``c`` (the order of
+    ``w.reshape(D, C/g * K)``)."""
+    nb, c = x.shape[:2]
+    cg = c // groups
+    taps = [t.reshape((nb, groups, cg, -1)) for t in
+            _windows.taps(_windows.pad(x.astype(_args.acc_dtype(x.dtype)), win, 0), win)]
+    return jnp.stack(taps, axis=3).reshape((nb, groups, cg * win.taps, -1))
+
+
+def _correlate_gemm(x, w_eff, win, groups, precision=None):
+    nb, d = x.shape[0], w_eff.shape[0]
+    patches = _patches(x, win, groups)
+    wk = w_eff.astype(patches.dtype).reshape((groups, d // groups, -1))
+    y = lax.dot_general(patches, wk, (((2,), (2,)), ((1,), (0,))),       # (g, N, P, D/g)
+                        precision=precision)
+    return y.transpose(1, 0, 3, 2).reshape((nb, d) + win.out_sizes)
+
+
+def _depth_split(x_shape, win):
+    """Split a convolution along its first spatial axis ("depth"): ``y = sum_j conv'(slab_j,
+    w[:, :, j])``, where ``slab_j[(n, o), c, ...] = x_pad[n, c, o*s + j*r, ...]`` (Eq. 1 with the
+    sum over the first kernel axis taken last) and ``conv'`` is the convolution over the other
+    axes, lowered by its own measured methods.
+
+    Returns the depth window (over a ``(N, 1, S_0, C * prod(S_rest))`` view of the input, whose
+    taps are the slabs) and the inner window over the remaining axes."""
+    rest = _args.prod(x_shape[1:]) // win.in_sizes[0]
+    depth = _windows.make_window((win.in_sizes[0], rest), (win.window[0], 1),
+                                 (win.stride[0], 1), (win.dilation[0], 1),
+                                 (win.padding[0], (0, 0)), (win.out_sizes[0], rest))
+    inner = _windows.make_window(win.in_sizes[1:], win.window[1:], win.stride[1:],
+                                 win.dilation[1:], win.padding[1:], win.out_sizes[1:])
+    return depth, inner
+
+
+def _depth_first(a):
+    """``(N, C, S_0, *R) -> (N * S_0, C, *R)``: the first spatial axis joins the batch."""
+    moved = jnp.moveaxis(a, 2, 1)
+    return moved.reshape((-1,) + moved.shape[2:])
+
+
+def _depth_back(a, nb):
+    """Inverse of :func:`_depth_first`: ``(N * S_0, C, *R) -> (N, C, S_0, *R)``."""
+    return jnp.moveaxis(a.reshape((nb, -1) + a.shape[1:]), 1, 2)
+
+
+def _depth_slabs(x, depth):
+    """The first-axis taps of ``x`` (padded along that axis only), each ``(N * O_0, C, *S_rest)``."""
+    nb, c = x.shape[:2]
+    view = jnp.moveaxis(x, 2, 1).reshape((nb, 1, x.shape[2], -1))
+    for tap in _windows.taps(_windows.pad(view, depth, 0), depth):
+        yield tap.reshape((-1, c) + x.shape[3:])
+
+
+def _correlate_depth(x, w_eff, win, groups, precision=None):
+    nb = x.shape[0]
+    depth, inner = _depth_split(x.shape, win)
+    w_shape = w_eff.shape[:2] + w_eff.shape[3:]
+    y = None
+    for j, slab in enumerate(_depth_slabs(x, depth)):
+        m = _lowering.conv_methods(slab.shape, w_shape, inner, groups, x.dtype)
+        part = correlate(slab, w_eff[:, :, j], inner, groups, m.forward, precision)
+        y = part if y is None else y + part
+    return _depth_back(y, nb)
+
+
 def input_grad(delta, w_eff, win: _windows.Window, groups: int, out_dtype, method: str = "lax",
                precision=None):
     """Eq. 5-6: ``(N, D, *O), (D, C//g, *K) -> (N, C, *S)``; ``win`` is the forward's window.
@@ -142,9 +217,13 @@ def input_grad(delta, w_eff, win: _windows.Window, groups: int, out_dtype, metho
     ``"lax"``: one full convolution of the stride-dilated deltas with the rotated, channel-swapped
     kernel, cropped by the padding (Eq. 6 as written). ``"col2im"``: the same sum split by
     kernel tap, Eq. 5: ``dx_tap_t[n,c,o] = sum_d w[d,c,t] delta[n,d,o]`` (one matrix product for
-    all taps), then each tap's part added back where tap ``t`` was read (``_windows.fold``)."""
+    all taps), then each tap's part added back where tap ``t`` was read (``_windows.fold``).
+    ``"depth"`` (2-D and 3-D): the input gradient of each first-axis slab (:func:`_depth_split`),
+    one rank lower, folded back along the first axis."""
     if method == "col2im":
         dx = _input_grad_col2im(delta, w_eff, win, groups, precision)
+    elif method == "depth":
+        dx = _input_grad_depth(delta, w_eff, win, groups, precision)
     else:
         dx = _input_grad_lax(delta, w_eff, win, groups, precision)
     return dx.astype(out_dtype)
@@ -185,6 +264,20 @@ def _input_grad_col2im(delta, w_eff, win, groups, precision=None):
     return _windows.fold(parts, win)
 
 
+def _input_grad_depth(delta, w_eff, win, groups, precision=None):
+    nb, c = delta.shape[0], w_eff.shape[1] * groups
+    x_shape = (nb, c) + win.in_sizes
+    depth, inner = _depth_split(x_shape, win)
+    dl = _depth_first(delta)
+    slab_shape = (dl.shape[0], c) + win.in_sizes[1:]
+    w_shape = w_eff.shape[:2] + w_eff.shape[3:]
+    m = _lowering.conv_methods(slab_shape, w_shape, inner, groups, delta.dtype)
+    parts = (input_grad(dl, w_eff[:, :, j], inner, groups, dl.dtype, m.input_grad, precision)
+             .reshape((nb, 1, win.out_sizes[0], -1)) for j in range(win.window[0]))
+    dx = _windows.fold(parts, depth).reshape((nb, win.in_sizes[0], c) + win.in_sizes[1:])
+    return jnp.moveaxis(dx, 1, 2)
+
+
 def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: str = "lax",
                 precision=None):
     """Eq. 4: ``(N, C, *S), (N, D, *O) -> (D, C//g, *K)``.
@@ -193,7 +286,11 @@ def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: 
     stride), contracted over the batch axis. ``"gemm"``: Eq. 4 as one matrix product
     ``dw[d, (c,t)] = sum_{n,o} delta[n,d,o] * x_tap_t[n,c,o]`` over the stacked input taps.
     ``"taps"``: Eq. 4 as one multiply-and-reduce over ``(n, o)`` per input channel and tap (for
-    small ``C // groups * K``: depthwise and first layers)."""
+    small ``C // groups * K``: depthwise and first layers). ``"depth"`` (2-D and 3-D): the
+    weight gradient of each first-axis kernel slice from its slab (:func:`_depth_split`), one
+    rank lower."""
+    if method == "depth":
+        return _weight_grad_depth(x, delta, win, groups, out_dtype, precision)
     if method == "gemm":
         dw = _weight_grad_gemm(x, delta, win, groups, precision)
     elif method == "taps":                      # element-wise products: exact in float32
@@ -201,6 +298,17 @@ def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: 
     else:
         dw = _weight_grad_lax(x, delta, win, groups, precision)
     return dw.astype(out_dtype)
+
+
+def _weight_grad_depth(x, delta, win, groups, out_dtype, precision=None):
+    depth, inner = _depth_split(x.shape, win)
+    dl = _depth_first(delta)
+    w_shape = (delta.shape[1], x.shape[1] // groups) + win.window[1:]
+    slices = []
+    for slab in _depth_slabs(x, depth):
+        m = _lowering.conv_methods(slab.shape, w_shape, inner, groups, x.dtype)
+        slices.append(weight_grad(slab, dl, inner, groups, out_dtype, m.weight_grad, precision))
+    return jnp.stack(slices, axis=2)
 
 
 def _weight_grad_lax(x, delta, win, groups, precision=None):
@@ -216,14 +324,11 @@ def _weight_grad_lax(x, delta, win, groups, precision=None):
 
 
 def _weight_grad_gemm(x, delta, win, groups, precision=None):
-    acc = _args.acc_dtype(x.dtype)
     nb, c = x.shape[:2]
     d = delta.shape[1]
     cg, dg = c // groups, d // groups
-    taps = [t.reshape((nb, groups, cg, -1))
-            for t in _windows.taps(_windows.pad(x.astype(acc), win, 0), win)]
-    patches = jnp.stack(taps, axis=3).reshape((nb, groups, cg * win.taps, -1))
-    dl = delta.astype(acc).reshape((nb, groups, dg, -1))
+    patches = _patches(x, win, groups)
+    dl = delta.astype(patches.dtype).reshape((nb, groups, dg, -1))
     dw = lax.dot_general(dl, patches, (((0, 3), (0, 3)), ((1,), (1,))),   # (G, D/G, C/G*K)
                          precision=precision)
     return dw.reshape((d, cg) + win.window)
