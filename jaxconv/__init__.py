@@ -9,10 +9,13 @@ The rules are reverse-mode only: ``jax.grad``, ``jax.vjp`` and reverse-over-reve
 example Hessian-vector products, ``jax.grad(lambda w: jnp.vdot(jax.grad(f)(w), v))``) work;
 ``jax.jvp``, ``jax.jacfwd`` and ``jax.hessian`` raise JAX's "can't apply forward-mode autodiff
 (jvp) to a custom_vjp function". Use :mod:`jaxconv.autodiff` for forward mode.
+
+:func:`jaxconv.jit` is ``jax.jit`` with the XLA options these ops run fastest with on CPU.
 """
 
 from jaxconv import autodiff as autodiff  # noqa: E402  (after the ops it twins)
 from jaxconv import textbook as textbook  # noqa: E402
+from jaxconv._src.core.compile import jit as jit
 from jaxconv._src.ops.activations import elu as elu
 from jaxconv._src.ops.activations import gelu as gelu
 from jaxconv._src.ops.activations import leaky_relu as leaky_relu
@@ -49,7 +52,8 @@ __version__ = "0.1.0"
 __all__ = [
     "adaptive_avg_pool", "adaptive_max_pool", "autodiff", "avg_pool", "batch_norm", "conv",
     "conv_transpose", "dense", "dropout", "elu", "gelu", "global_avg_pool", "global_max_pool",
-    "group_norm", "huber", "interpolate", "layer_norm", "leaky_relu", "log_softmax", "lp_pool",
-    "max_pool", "max_unpool", "mse", "relu", "sigmoid", "sigmoid_binary_cross_entropy", "silu",
-    "softmax", "softmax_cross_entropy", "softplus", "tanh", "textbook",
+    "group_norm", "huber", "interpolate", "jit", "layer_norm", "leaky_relu", "log_softmax",
+    "lp_pool", "max_pool", "max_unpool", "mse", "relu", "sigmoid",
+    "sigmoid_binary_cross_entropy", "silu", "softmax", "softmax_cross_entropy", "softplus",
+    "tanh", "textbook",
 ]

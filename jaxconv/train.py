@@ -3,13 +3,13 @@
 The implementation lives in :mod:`jaxconv._src.training.fit`;
 this module is its public face."""
 
-from jaxconv._src.training.fit import CPU_EIGEN_CONVOLUTIONS as CPU_EIGEN_CONVOLUTIONS
+from jaxconv._src.core.compile import CPU_EIGEN_CONVOLUTIONS as CPU_EIGEN_CONVOLUTIONS
+from jaxconv._src.core.compile import compiler_options as compiler_options
 from jaxconv._src.training.fit import OPTIMIZERS as OPTIMIZERS
 from jaxconv._src.training.fit import SCHEDULES as SCHEDULES
 from jaxconv._src.training.fit import NonFiniteError as NonFiniteError
 from jaxconv._src.training.fit import TrainState as TrainState
 from jaxconv._src.training.fit import compile_step as compile_step
-from jaxconv._src.training.fit import compiler_options as compiler_options
 from jaxconv._src.training.fit import epoch_order as epoch_order
 from jaxconv._src.training.fit import evaluate as evaluate
 from jaxconv._src.training.fit import fit as fit

@@ -406,7 +406,7 @@ NUMPY_CALLS = {
 
 def test_every_op_is_listed_for_numpy_inputs():
     assert set(NUMPY_CALLS) | {"max_unpool"} == {n for n in jc.__all__
-                                                 if callable(getattr(jc, n))}
+                                                 if callable(getattr(jc, n)) and n != "jit"}
 
 
 @pytest.mark.parametrize("name", sorted(NUMPY_CALLS))

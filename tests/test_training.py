@@ -402,3 +402,23 @@ def test_stateful_model_curves_coincide_with_autodiff():
         _, hist = _fit_bn(ops=ops)
         curves[name] = np.array([[h["train_loss"], h["test_loss"]] for h in hist])
     np.testing.assert_allclose(curves["vjp"], curves["autodiff"], rtol=1e-4)
+
+
+def test_jaxconv_jit_is_jax_jit_with_the_cpu_options():
+    """``jaxconv.jit`` compiles with ``train.compiler_options("auto")`` (Eigen convolutions on
+    CPU) plus the caller's options, takes ``jax.jit``'s keywords, and computes the same values."""
+    import functools
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 8, 8)), jnp.float32)
+    w = jnp.asarray(np.random.default_rng(1).standard_normal((4, 3, 3, 3)), jnp.float32)
+
+    def f(x, w, scale=1.0):
+        return scale * jax.grad(lambda w: jc.conv(x, w, padding=1).sum())(w)
+
+    expected = jax.jit(f)(x, w)
+    np.testing.assert_allclose(jc.jit(f)(x, w), expected, rtol=1e-6)
+    half = functools.partial(jc.jit, static_argnames="scale")(f)
+    np.testing.assert_allclose(half(x, w, scale=0.5), 0.5 * expected, rtol=1e-6)
+    assert train.compiler_options("auto") == (
+        train.CPU_EIGEN_CONVOLUTIONS if jax.default_backend() == "cpu" else {})
+    with pytest.raises(Exception, match="no_such_jaxconv_option"):     # the options reach XLA
+        jc.jit(f, compiler_options={"no_such_jaxconv_option": "1"})(x, w)

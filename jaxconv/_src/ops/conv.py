@@ -191,7 +191,7 @@ def _depth_back(a, nb):
 
 
 def _depth_slabs(x, depth):
-    """The first-axis taps of ``x`` (padded along that axis only), each ``(N * O_0, C, *S_rest)``."""
+    """The first-axis taps of ``x`` (padded along that axis only): ``(N * O_0, C, *S_rest)``."""
     nb, c = x.shape[:2]
     view = jnp.moveaxis(x, 2, 1).reshape((nb, 1, x.shape[2], -1))
     for tap in _windows.taps(_windows.pad(view, depth, 0), depth):

@@ -37,6 +37,7 @@ import optax
 
 import jaxconv
 from jaxconv._src.core import args as _args
+from jaxconv._src.core.compile import compiler_options
 from jaxconv._src.nn.models import Model, param_count
 from jaxconv._src.training import checkpoint as ckpt
 from jaxconv._src.training import distributed as dist
@@ -138,27 +139,6 @@ def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=j
                           pick(model_state, state.model_state)), loss
 
     return step
-
-
-# XLA:CPU's YNNPACK convolutions are slower than its Eigen ones on the conv nets measured here
-# (README, "Performance"): with this per-compilation option, LeNet-5 and the small VGG train
-# 1.3-1.4x faster; dots keep YNNPACK. Only `fit`'s own jitted step uses it, and only on CPU.
-CPU_EIGEN_CONVOLUTIONS = {"xla_cpu_experimental_ynn_fusion_type":
-                          "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
-
-
-def compiler_options(choice="auto") -> dict:
-    """The XLA options ``fit`` compiles its train step with: ``"auto"`` is
-    :data:`CPU_EIGEN_CONVOLUTIONS` on the CPU backend and nothing elsewhere; ``None`` (or
-    ``"default"``) is XLA's defaults; a dict is used as given."""
-    if choice in (None, "default"):
-        return {}
-    if choice == "auto":
-        return dict(CPU_EIGEN_CONVOLUTIONS) if jax.default_backend() == "cpu" else {}
-    if isinstance(choice, dict):
-        return dict(choice)
-    raise ValueError(f"jaxconv.train: `compiler_options` (={choice!r}) must be 'auto', "
-                     "'default', None or a dict of XLA options.")
 
 
 def compile_step(step, state, x, y, options: dict, shardings=None):
