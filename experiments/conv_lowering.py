@@ -20,7 +20,7 @@ import numpy as np
 
 from jaxconv._src.core import lowering
 from jaxconv._src.ops import conv as _conv
-from jaxconv._src.training.fit import CPU_EIGEN_CONVOLUTIONS
+from jaxconv.train import CPU_EIGEN_CONVOLUTIONS
 
 # (label, x shape, w shape, stride, padding, groups)
 LAYERS = [

@@ -5,6 +5,7 @@ this module is its public face."""
 
 from jaxconv._src.nn.models import Model as Model
 from jaxconv._src.nn.models import cnn1d as cnn1d
+from jaxconv._src.nn.models import cnn3d as cnn3d
 from jaxconv._src.nn.models import get as get
 from jaxconv._src.nn.models import lenet5 as lenet5
 from jaxconv._src.nn.models import logistic as logistic
@@ -18,6 +19,7 @@ from jaxconv._src.nn.models import vgg_small as vgg_small
 __all__ = [
     "Model",
     "cnn1d",
+    "cnn3d",
     "get",
     "lenet5",
     "logistic",

@@ -39,6 +39,9 @@ EXPECTED = {
                                  + _conv_params(64, 32, 3, 3) + _conv_params(64, 64, 3, 3)
                                  + _conv_params(128, 64, 3, 3) + _conv_params(128, 128, 3, 3)
                                  + _dense_params(128 * 4 * 4, 256) + _dense_params(256, 10)),
+    ("cnn3d", (1, 16, 16, 16)): (_conv_params(16, 1, 3, 3, 3) + _conv_params(16, 16, 3, 3, 3)
+                                 + _conv_params(32, 16, 3, 3, 3) + _conv_params(32, 32, 3, 3, 3)
+                                 + _dense_params(32, 10)),
 }
 
 

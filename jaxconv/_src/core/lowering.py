@@ -36,16 +36,17 @@ whole train steps, interleaved medians):
   through ``batch_group_count``, which no fast CPU kernel takes) and for 1-D layers with
   ``8 <= C*K <= 128`` (MNIST-1D's 25->25: 0.35 -> 0.22 ms); ``taps`` for depthwise and 3-D first
   layers (4.0 -> 1.2 ms); ``lax`` otherwise.
-* 3-D layers (``experiments/conv_lowering.py``, XLA defaults / Eigen): XLA:CPU's 3-D
-  convolutions reach ~13 GFLOP/s, so each part is written as a sum over the depth taps of 2-D
-  parts (``depth``), which take their own 2-D methods: 16->16 3x3x3 on 16^3, B=8, forward
-  38.7 -> 7.6 ms, input gradient (col2im) 32.2 -> 7.9 ms, weight gradient 44.3 / 36.7 ->
-  17.3 / 8.6 ms; 32->32 on 8^3: 13.0 -> 3.1, 3.1 -> 2.7, 13.2 -> 4.9 / 2.7 ms. First layers
-  keep the ``taps`` forward (1->16: 1.1 vs depth 1.8 ms) and the ``col2im`` input gradient
-  (1.4 vs 3.3 ms); their weight gradient is ``depth`` too (3.0 / 1.2 vs taps 4.6 / 39 ms).
-  The im2col forward (``gemm``: the stacked taps times the kernel) loses everywhere measured
-  (XLA:CPU builds the stacked taps slowly: 2-D 64->64 at 32x32 239 vs 90 ms); it stays a
-  tested method, used by no default.
+* 3-D layers (``experiments/conv_lowering.py``, ms, XLA defaults / Eigen): XLA:CPU's 3-D
+  convolutions reach ~13 GFLOP/s, so each part is written with 2-D parts over the depth taps
+  (``depth``), which take their own 2-D methods. 16->16 3x3x3 on 16^3, B=8: forward
+  40.9 -> 5.5 ms, input gradient 25.4 (col2im) -> 6.5 / 4.7 ms, weight gradient 46.1 ->
+  19.7 / 9.2 ms; 32->32 on 8^3: 11.8 -> 2.6, 3.7 -> 3.1, 7.5 / 10.2 -> 4.7 / 2.9 ms. The
+  input gradient stays ``col2im`` for strided layers (16->32 stride 2: 2.5 vs 4.0 ms) and
+  first layers; first layers keep the ``taps`` forward (1->16: 0.9 vs 1.5 ms) and take the
+  ``depth`` weight gradient (2.3 / 1.0 vs taps 2.6 / 35 ms). The im2col forward (``gemm``:
+  the stacked taps times the kernel) loses everywhere measured (XLA:CPU builds the stacked
+  taps slowly: 2-D 64->64 at 32x32 239 vs 90 ms); it stays a tested method, used by no
+  default.
 * every result built from taps (the ``taps`` forward, folds, the max-pool winner index) is
   passed through :func:`jaxconv._src.core.windows.materialize`, without which XLA recomputes
   it once per tap of the next windowed op (the LeNet-5 train step: 31 -> 9.5 ms).
@@ -115,7 +116,9 @@ def _conv_default(x_shape, w_shape, win, groups, dtype, backend) -> ConvMethods:
     # 6-17x on depthwise/grouped.
     plane = x_shape[2] * x_shape[3] if n == 2 else 0
     dense_2d = n == 2 and groups == 1 and c >= 16 and d <= c and (plane >= 256 or c >= 128)
-    input_grad = "lax" if dense_2d else "depth" if n == 3 and ck > 32 else "col2im"
+    unit_stride = all(s == 1 for s in win.stride)
+    input_grad = ("lax" if dense_2d else "depth" if n == 3 and ck > 32 and unit_stride
+                  else "col2im")
     # weight gradient: the lax form is good for dense layers; grouped layers lose 5x through
     # batch_group_count, depthwise and 3-D first layers do better per tap, 1-D mid layers as GEMM.
     if n == 3 and groups == 1:

@@ -45,7 +45,7 @@ class Model(NamedTuple):
     init: Callable
     apply: Callable
     name: str
-    spatial_rank: int | None      # 1 or 2 for conv nets; None: any input shape
+    spatial_rank: int | None      # 1, 2 or 3 for conv nets; None: any input shape
     stateful: bool = False
 
 
@@ -120,6 +120,17 @@ def vgg_small(num_classes: int = 10, widths=(32, 64, 128), dropout: float = 0.3)
     return _model("vgg_small", net, 2, "(C, H, W)")
 
 
+def cnn3d(num_classes: int = 10, widths=(16, 32)) -> Model:
+    """A small volumetric classifier (voxel grids, e.g. 1x16x16x16): per width two 3x3x3 convs
+    (padding 1) with ReLU and a 2x2x2 max pool, then a global average pool and a dense layer."""
+    body = []
+    for w in widths:
+        body += [L.Conv(w, 3, padding=1), L.Relu, L.Conv(w, 3, padding=1), L.Relu,
+                 L.MaxPool(2)]
+    net = L.serial(*body, L.GlobalAvgPool(), L.Dense(num_classes, init="glorot"))
+    return _model("cnn3d", net, 3, "(C, D, H, W)")
+
+
 def _conv_bn(features, stride=1):
     return [L.Conv(features, 3, stride=stride, padding=1, bias=False), L.BatchNorm()]
 
@@ -192,8 +203,8 @@ def unet(num_classes: int = 10, widths=(16, 32, 64), pool_logits: bool = True,
 
 
 MODELS: dict[str, Callable[..., Model]] = {
-    "cnn1d": cnn1d, "lenet5": lenet5, "logistic": logistic, "mlp": mlp, "resnet20": resnet20,
-    "unet": unet, "vgg_small": vgg_small,
+    "cnn1d": cnn1d, "cnn3d": cnn3d, "lenet5": lenet5, "logistic": logistic, "mlp": mlp,
+    "resnet20": resnet20, "unet": unet, "vgg_small": vgg_small,
 }
 
 

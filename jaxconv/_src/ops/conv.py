@@ -218,8 +218,9 @@ def input_grad(delta, w_eff, win: _windows.Window, groups: int, out_dtype, metho
     kernel, cropped by the padding (Eq. 6 as written). ``"col2im"``: the same sum split by
     kernel tap, Eq. 5: ``dx_tap_t[n,c,o] = sum_d w[d,c,t] delta[n,d,o]`` (one matrix product for
     all taps), then each tap's part added back where tap ``t`` was read (``_windows.fold``).
-    ``"depth"`` (2-D and 3-D): the input gradient of each first-axis slab (:func:`_depth_split`),
-    one rank lower, folded back along the first axis."""
+    ``"depth"`` (2-D and 3-D): the input gradient of one convolution a rank lower whose input
+    is every first-axis slab (:func:`_depth_split`) side by side along the channels, folded
+    back along the first axis."""
     if method == "col2im":
         dx = _input_grad_col2im(delta, w_eff, win, groups, precision)
     elif method == "depth":
@@ -265,17 +266,21 @@ def _input_grad_col2im(delta, w_eff, win, groups, precision=None):
 
 
 def _input_grad_depth(delta, w_eff, win, groups, precision=None):
-    nb, c = delta.shape[0], w_eff.shape[1] * groups
-    x_shape = (nb, c) + win.in_sizes
-    depth, inner = _depth_split(x_shape, win)
+    # One convolution one rank lower, whose input channels are (c, j): the slabs of every
+    # first-axis tap j side by side, kernel w[d, (c, j), ...]; its input gradient holds each
+    # slab's, folded back along the first axis.
+    nb, (d, cg), kd = delta.shape[0], w_eff.shape[:2], win.window[0]
+    c = cg * groups
+    depth, inner = _depth_split((nb, c) + win.in_sizes, win)
     dl = _depth_first(delta)
-    slab_shape = (dl.shape[0], c) + win.in_sizes[1:]
-    w_shape = w_eff.shape[:2] + w_eff.shape[3:]
-    m = _lowering.conv_methods(slab_shape, w_shape, inner, groups, delta.dtype)
-    parts = (input_grad(dl, w_eff[:, :, j], inner, groups, dl.dtype, m.input_grad, precision)
-             .reshape((nb, 1, win.out_sizes[0], -1)) for j in range(win.window[0]))
-    dx = _windows.fold(parts, depth).reshape((nb, win.in_sizes[0], c) + win.in_sizes[1:])
-    return jnp.moveaxis(dx, 1, 2)
+    w2 = w_eff.reshape((d, cg * kd) + w_eff.shape[3:])
+    slabs_shape = (dl.shape[0], c * kd) + win.in_sizes[1:]
+    m = _lowering.conv_methods(slabs_shape, w2.shape, inner, groups, delta.dtype)
+    g = input_grad(dl, w2, inner, groups, dl.dtype, m.input_grad, precision)
+    g = g.reshape((nb, win.out_sizes[0], c, kd, -1))
+    dx = _windows.fold([g[:, :, :, j].reshape((nb, 1, win.out_sizes[0], -1)) for j in range(kd)],
+                       depth)
+    return jnp.moveaxis(dx.reshape((nb, win.in_sizes[0], c) + win.in_sizes[1:]), 1, 2)
 
 
 def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: str = "lax",

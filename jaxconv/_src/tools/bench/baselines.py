@@ -35,6 +35,14 @@ def torch_model(name, num_classes=10):
         return nn.Sequential(nn.Conv1d(1, 25, 5, 2, 1), nn.ReLU(), nn.Conv1d(25, 25, 3, 2, 1),
                              nn.ReLU(), nn.Conv1d(25, 25, 3, 2, 1), nn.ReLU(), nn.Flatten(),
                              nn.Linear(125, num_classes))
+    if name == "cnn3d":
+        layers, c = [], 1
+        for w in (16, 32):
+            layers += [nn.Conv3d(c, w, 3, padding=1), nn.ReLU(), nn.Conv3d(w, w, 3, padding=1),
+                       nn.ReLU(), nn.MaxPool3d(2)]
+            c = w
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool3d(1), nn.Flatten(),
+                             nn.Linear(32, num_classes))
     if name == "vgg_small":
         layers, c = [], 3
         for w in (32, 64, 128):

@@ -277,5 +277,6 @@ def default_cases(quick: bool = False) -> list[Case]:
         step_case("step cnn1d B=100 (MNIST-1D)", "cnn1d", (1, 40), 100),
         step_case("step vgg_small B=64 32x32", "vgg_small", (3, 32, 32), 64),
         step_case("step resnet20 B=64 32x32", "resnet20", (3, 32, 32), 64),
+        step_case("step cnn3d B=8 16^3", "cnn3d", (1, 16, 16, 16), 8),
         step_case("step unet B=32 32x32", "unet", (1, 32, 32), 32),
     ]
