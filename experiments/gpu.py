@@ -1,7 +1,7 @@
 """The first run on a GPU, in one call: correctness, bitwise determinism, train-step timings.
 
-1. ``jaxconv check --quick`` with float32 matrix products and convolutions at the highest
-   precision (``JAX_DEFAULT_MATMUL_PRECISION=highest``: on Ampere and newer GPUs XLA's default
+1. ``jaxconv check --quick --precision highest``: float32 matrix products and convolutions at
+   the highest precision (on Ampere and newer GPUs XLA's default
    float32 convolution is TF32, which would measure TF32 rounding instead of the rules);
 2. bitwise determinism: two train steps of each model from the same state give identical
    params and state; the max-pool and interpolation backward passes (scatter-free by design)
@@ -37,8 +37,9 @@ SMALL = {"models": [("lenet5", (1, 28, 28)), ("resnet20", (3, 8, 8))],
 
 def run_check(ops) -> dict:
     """``jaxconv check --quick`` in a child process with float32 at the highest precision."""
-    env = dict(os.environ, JAX_DEFAULT_MATMUL_PRECISION="highest")
-    cmd = [sys.executable, "-m", "jaxconv._src.tools.cli", "check", "--quick"]
+    env = dict(os.environ)
+    cmd = [sys.executable, "-m", "jaxconv._src.tools.cli", "check", "--quick",
+           "--precision", "highest"]
     if ops:
         cmd += ["--ops", ops]
     t = time.perf_counter()

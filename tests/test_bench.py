@@ -24,3 +24,24 @@ def test_lenet5_step_keeps_under_half_the_residuals_of_autodiff():
     ours = bench.residual_bytes("lenet5", (1, 28, 28), 128, jc)
     theirs = bench.residual_bytes("lenet5", (1, 28, 28), 128, jc.autodiff)
     assert ours <= 0.5 * theirs, (ours, theirs)
+
+
+def test_profile_records_what_the_step_differentiates():
+    """The recorded calls of LeNet-5's loss: every op in order, the first convolution
+    differentiated in its params only (the input batch is a constant), the later ones in their
+    input too; the labels never."""
+    from jaxconv._src.tools.bench import profile
+    calls = profile.record_calls("lenet5", (1, 28, 28), 2)
+    assert [c.op for c in calls] == ["conv", "relu", "max_pool", "conv", "relu", "max_pool",
+                                     "dense", "relu", "dense", "relu", "dense",
+                                     "softmax_cross_entropy"]
+    assert calls[0].diff == (1, 2) and calls[3].diff == (0, 1, 2)
+    assert calls[-1].diff == (0,) and calls[0].args[0].shape == (2, 1, 28, 28)
+
+
+def test_profile_cli_prints_the_breakdown_and_the_step(capsys):
+    assert cli.main(["bench", "--profile", "cnn1d", "--quick"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| `")]
+    assert len(rows) == 8 and sum(line.startswith("| `conv(") for line in rows) == 3
+    assert "| sum of the op calls |" in out and "| whole train step (Adam) |" in out

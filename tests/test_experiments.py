@@ -15,6 +15,7 @@ def test_gpu_script_runs_small_on_any_backend(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     result = json.loads((tmp_path / "results.json").read_text())
     assert result["check"]["ok"] and "all rules agree" in result["check"]["summary"]
+    assert "float32 precision highest" in done.stdout
     assert result["deterministic"] and all(result["deterministic"].values())
     assert any("resnet20" in name for name in result["deterministic"])
     (row,) = result["steps"]

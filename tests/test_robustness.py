@@ -243,6 +243,8 @@ BAD = {
                                        "--resume", "--overwrite"],
     "check with no ops": lambda t: ["check", "--ops", ""],
     "check unknown dtype": lambda t: ["check", "--dtype", "f8"],
+    "check unknown precision": lambda t: ["check", "--precision", "tf32"],
+    "bench unknown profile model": lambda t: ["bench", "--profile", "lenet5,nope"],
 }
 
 
@@ -263,7 +265,8 @@ def test_bad_invocations_exit_nonzero_with_one_line(tmp_path, capsys, case):
     lines = [line for line in out.err.splitlines() if line.strip()]
     assert code not in (0, None), (case, out)
     assert len(lines) == 1 and "Traceback" not in out.err, (case, out.err)
-    assert lines[0].startswith(("jaxconv train: error:", "jaxconv check: error:")), lines
+    assert lines[0].startswith(("jaxconv train: error:", "jaxconv check: error:",
+                                "jaxconv bench: error:")), lines
 
 
 def test_float_idx_images_are_not_rescaled(tmp_path):

@@ -129,6 +129,10 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="f32,f64",
                         help="comma-separated dtypes among bf16, f16, f32, f64 (default: f32,f64)")
     parser.add_argument("--quick", action="store_true", help="two configurations per op")
+    parser.add_argument("--precision", default="highest", choices=("default", "high", "highest"),
+                        help="XLA precision of float32 matrix products and convolutions "
+                             "(default: highest, so that GPUs whose default is TF32 compare "
+                             "the rules, not TF32 rounding; CPUs are exact in every setting)")
     args = parser.parse_args(argv)
     ops = [o.strip() for o in args.ops.split(",") if o.strip()]
     if not ops:
@@ -144,6 +148,7 @@ def main(argv=None) -> int:
 
     import jax
     jax.config.update("jax_enable_x64", True)    # the float64 reference needs it
+    jax.config.update("jax_default_matmul_precision", args.precision)
     start = time.perf_counter()
     print(_HEADER, flush=True)
     rows = []
@@ -152,7 +157,7 @@ def main(argv=None) -> int:
         rows.append(row)
     print(f"\n{sum(r.configs for r in rows)} configuration runs in "
           f"{time.perf_counter() - start:.1f} s; jax {jax.__version__}, backend "
-          f"{jax.default_backend()}")
+          f"{jax.default_backend()}, float32 precision {args.precision}")
     failures = [f for r in rows for f in r.failures]
     for f in failures:
         print(f"DISAGREEMENT {f}")

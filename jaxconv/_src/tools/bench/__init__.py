@@ -28,9 +28,11 @@ bytes of residuals a train step keeps between forward and backward (from what ``
 holds), the temp memory XLA allocates for a train step, versions and ``XLA_FLAGS``.
 
 The package, by concern: :mod:`.timing` (interleaved rounds), :mod:`.cases` (what is timed),
-:mod:`.baselines` (PyTorch), :mod:`.memory` (residual and temp bytes), :mod:`.report` (tables).
+:mod:`.baselines` (PyTorch), :mod:`.memory` (residual and temp bytes), :mod:`.report` (tables),
+:mod:`.profile` (``--profile``: a train step's time op call by op call).
 
     jaxconv bench [--quick] [--repeats 7] [--only conv,step] [--json FILE] [--no-eigen]
+    jaxconv bench --profile lenet5,vgg_small [--repeats 5]    (the per-op breakdown)
 """
 
 from __future__ import annotations
@@ -86,6 +88,31 @@ def _child(args, impls, flags="") -> dict[str, dict]:
     return {r["name"]: r for r in json.loads(out.strip().splitlines()[-1])}
 
 
+def _profile(parser, args) -> int:
+    from jaxconv._src.tools.bench import profile
+    known = {m: (shape, batch) for m, shape, batch in bench_cases.MODELS}
+    names = [m.strip() for m in args.profile.split(",") if m.strip()]
+    unknown = [m for m in names if m not in known]
+    if unknown:
+        parser.error(f"--profile: unknown model {unknown[0]!r}; choose from "
+                     + ", ".join(known))
+    env = report.environment()
+    print(f"jaxconv bench --profile: jax {env['jax']}, {env['device']}, {env['cpu_count']} "
+          f"cores; {args.repeats} interleaved rounds, median\n")
+    results = []
+    for name in names:
+        shape, batch = known[name]
+        if args.quick:
+            batch = min(batch, 4)
+        results.append(profile.profile(name, shape, batch, args.repeats))
+        print(profile.table(results[-1]) + "\n", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"environment": env, "profiles": results}, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _select(cases, only):
     if not only:
         return cases
@@ -103,11 +130,17 @@ def main(argv=None) -> int:
     parser.add_argument("--no-eigen", action="store_true",
                         help="skip the autodiff rerun under XLA's Eigen convolutions")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
+    parser.add_argument("--profile", default="", metavar="MODELS",
+                        help="instead of the table: the per-op breakdown of these models' train "
+                             "steps (comma-separated; " + ", ".join(
+                                 m for m, _, _ in bench_cases.MODELS) + ")")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 7)
     if args.repeats < 3:
         parser.error("--repeats must be at least 3")
+    if args.profile:
+        return _profile(parser, args)
     cases = _select(bench_cases.default_cases(args.quick), args.only)
     if args.child:
         rows = run_cases(cases, args.child.split(","), args.repeats, log=None)
@@ -137,10 +170,7 @@ def main(argv=None) -> int:
     memory = []
     if not args.quick:
         import jaxconv
-        for model_name, shape, batch in (("lenet5", (1, 28, 28), 128), ("cnn1d", (1, 40), 100),
-                                         ("vgg_small", (3, 32, 32), 64),
-                                         ("resnet20", (3, 32, 32), 64),
-                                         ("unet", (1, 32, 32), 32)):
+        for model_name, shape, batch in bench_cases.MODELS:
             entry = {"model": model_name, "batch": batch}
             for label, ops in (("jaxconv", jaxconv), ("autodiff", jaxconv.autodiff)):
                 args_ = (model_name, shape, batch, ops)

@@ -246,6 +246,12 @@ def step_case(name, model_name, input_shape, batch) -> Case:
     return case
 
 
+# The models the step rows, the memory table and ``--profile`` use: (name, input shape, batch).
+MODELS = (("lenet5", (1, 28, 28), 128), ("cnn1d", (1, 40), 100), ("vgg_small", (3, 32, 32), 64),
+          ("resnet20", (3, 32, 32), 64), ("unet", (1, 32, 32), 32),
+          ("cnn3d", (1, 16, 16, 16), 8))
+
+
 def default_cases(quick: bool = False) -> list[Case]:
     if quick:
         return [conv_case("conv2d 8->8 3x3 16x16 B8", (8, 8, 16, 16), (8, 8, 3, 3), padding=1),
