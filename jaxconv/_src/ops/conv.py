@@ -46,6 +46,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
@@ -340,17 +341,28 @@ def _weight_grad_gemm(x, delta, win, groups, precision=None):
 
 
 def _weight_grad_taps(x, delta, win, groups):
+    # One multiply-reduce per tap, the taps a scan over their offsets: XLA:CPU fuses sibling
+    # reductions of the same operands into one slow loop nest (depthwise 64x3x3 at 32x32, B=64:
+    # 108 ms unrolled, 28 ms as a scan).
     acc = _args.acc_dtype(x.dtype)
     nb, c = x.shape[:2]
-    d = delta.shape[1]
+    n, d = x.ndim - 2, delta.shape[1]
     cg, dg = c // groups, d // groups
-    dl = delta.astype(acc).reshape((nb, groups, dg, -1))
-    cols = []
-    for tap in _windows.taps(_windows.pad(x.astype(acc), win, 0), win):
-        tap = tap.reshape((nb, groups, cg, -1))
-        cols.append(jnp.stack([jnp.sum(jnp.sum(dl * tap[:, :, ci:ci + 1], axis=3), axis=0)
-                               for ci in range(cg)], axis=-1))            # (G, D/G, C/G)
-    return jnp.stack(cols, axis=-1).reshape((d, cg) + win.window)
+    xp = _windows.pad(x.astype(acc), win, 0)
+    xp = xp.reshape((nb, groups, cg) + xp.shape[2:])
+    dl = delta.astype(acc).reshape((nb, groups, dg, 1) + win.out_sizes)
+    starts = np.array([[0, 0, 0] + [m * r for m, r in zip(off, win.dilation)]
+                       for off in win.offsets()], np.int32)
+    extent = tuple((o - 1) * s + 1 for o, s in zip(win.out_sizes, win.stride))
+
+    def tap_sum(carry, start):
+        tap = lax.dynamic_slice(xp, tuple(start[i] for i in range(n + 3)),
+                                (nb, groups, cg) + extent)
+        tap = lax.slice(tap, (0,) * tap.ndim, tap.shape, (1, 1, 1) + win.stride)
+        return carry, jnp.sum(dl * tap[:, :, None], axis=(0,) + tuple(range(4, 4 + n)))
+
+    _, cols = lax.scan(tap_sum, None, starts)                      # (K, G, D/G, C/G)
+    return jnp.moveaxis(cols, 0, -1).reshape((d, cg) + win.window)
 
 
 def bias_grad(delta, out_dtype):
