@@ -121,8 +121,9 @@ def _conv_default(x_shape, w_shape, win, groups, dtype, backend) -> ConvMethods:
     unit_stride = all(s == 1 for s in win.stride)
     input_grad = ("lax" if dense_2d else "depth" if n == 3 and ck > 32 and unit_stride
                   else "col2im")
-    # weight gradient: the lax form is good for dense layers; grouped layers lose 5x through
-    # batch_group_count, depthwise and 3-D first layers do better per tap, 1-D mid layers as GEMM.
+    # weight gradient: the lax form is good for dense 1-D/2-D layers; dense 3-D layers go over
+    # the depth taps; grouped layers lose 5x through batch_group_count; depthwise layers do
+    # better per tap, 1-D mid layers as GEMM.
     if n == 3 and groups == 1:
         weight_grad = "depth"
     elif groups > 1 and not depthwise:
