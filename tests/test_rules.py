@@ -158,8 +158,23 @@ def test_every_conv_lowering_equals_autodiff_and_textbook(case, methods):
 
 def test_depth_lowering_needs_two_spatial_axes():
     x, w = jnp.ones((1, 2, 5)), jnp.ones((3, 2, 2))
-    with pytest.raises(ValueError, match="'depth' methods split the first spatial axis"):
+    with pytest.raises(ValueError, match=r"conv_forward='depth' splits the first spatial axis"
+                                         r".*1-D \(x.shape=\(1, 2, 5\)\); force 'lax'"):
         forced_ops(conv_forward="depth").conv(x, w)
+
+
+@pytest.mark.parametrize("methods", CONV_LOWERINGS, ids=lambda m: "-".join(m.values()))
+def test_every_conv_lowering_takes_an_empty_batch(methods):
+    """N = 0 through each forced lowering, 2-D and 3-D, conv and conv_transpose: empty outputs
+    and zero weight gradients of the right shapes."""
+    ops = forced_ops(**methods)
+    for xs, ws in [((0, 4, 6, 5), (3, 4, 3, 2)), ((0, 4, 5, 4, 6), (3, 4, 2, 3, 2))]:
+        x, w = jnp.ones(xs), jnp.ones(ws)
+        for op, w_ in (("conv", w), ("conv_transpose", jnp.swapaxes(w, 0, 1))):
+            fn = getattr(ops, op)
+            y, (dx, dw) = jax.value_and_grad(lambda a, b, fn=fn: fn(a, b).sum(), (0, 1))(x, w_)
+            assert float(y) == 0 and dx.shape == xs and dw.shape == w_.shape
+            assert not np.any(np.asarray(dw))
 
 
 def test_forced_lowering_rejects_unknown_methods():

@@ -273,7 +273,7 @@ def _with_precision(ops, name, precision):
     def f(a, b):
         if name == "conv":
             return ops.conv(a, b, padding=1, precision=precision)
-        return ops.conv_transpose(a, b.swapaxes(0, 1)[:4], stride=2, precision=precision)
+        return ops.conv_transpose(a, b.swapaxes(0, 1), stride=2, precision=precision)
 
     def grads(x, w):
         y, vjp = jax.vjp(f, x, w)
@@ -287,8 +287,9 @@ def test_precision_reaches_every_product_of_forward_and_both_gradients(precision
     both gradients, for every lowering that has products; the values are the default's."""
     import re
     name = (precision if isinstance(precision, str) else precision.name).upper()
-    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 4, 7, 6)))
-    w = jnp.asarray(np.random.default_rng(1).standard_normal((6, 4, 3, 3)))
+    # 16 input channels: every lowering, the depth split's inner 1-D parts too, has products
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 16, 7, 6)))
+    w = jnp.asarray(np.random.default_rng(1).standard_normal((16, 16, 3, 3)))
     for methods in [dict(conv_forward="lax", conv_input_grad="lax", conv_weight_grad="lax"),
                     dict(conv_input_grad="col2im", conv_weight_grad="gemm"),
                     dict(conv_forward="gemm"),
@@ -303,7 +304,7 @@ def test_precision_reaches_every_product_of_forward_and_both_gradients(precision
             for a, b in zip(_with_precision(ops, op, None)(x, w),
                             _with_precision(ops, op, precision)(x, w)):
                 assert_rel_close(a, b)
-    xd, wd = x[:, :, 0, 0], w[:4, :, 0, 0]
+    xd, wd = x[:, :, 0, 0], w[:, :4, 0, 0]
     text = jax.jit(jax.grad(lambda a, b: jc.dense(a, b, precision=precision).sum(),
                             (0, 1))).lower(xd, wd).as_text()
     dots = text.count("stablehlo.dot_general")      # dx and dw (the unused forward is dropped)

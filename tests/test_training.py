@@ -407,10 +407,10 @@ def test_stateful_model_curves_coincide_with_autodiff():
     np.testing.assert_allclose(curves["vjp"], curves["autodiff"], rtol=1e-4)
 
 
-def test_jaxconv_jit_is_jax_jit_with_the_cpu_options():
+def test_jaxconv_jit_is_jax_jit_with_the_cpu_options(monkeypatch):
     """``jaxconv.jit`` compiles with ``train.compiler_options("auto")`` (Eigen convolutions on
     CPU) plus the caller's options, takes ``jax.jit``'s keywords, and computes the same values."""
-    import functools
+    from jaxconv._src.core import compile as _compile
     x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 8, 8)), jnp.float32)
     w = jnp.asarray(np.random.default_rng(1).standard_normal((4, 3, 3, 3)), jnp.float32)
 
@@ -419,9 +419,18 @@ def test_jaxconv_jit_is_jax_jit_with_the_cpu_options():
 
     expected = jax.jit(f)(x, w)
     np.testing.assert_allclose(jc.jit(f)(x, w), expected, rtol=1e-6)
-    half = functools.partial(jc.jit, static_argnames="scale")(f)
+    half = jc.jit(static_argnames="scale")(f)                      # the decorator-factory form
     np.testing.assert_allclose(half(x, w, scale=0.5), 0.5 * expected, rtol=1e-6)
-    assert train.compiler_options("auto") == (
-        train.CPU_EIGEN_CONVOLUTIONS if jax.default_backend() == "cpu" else {})
-    with pytest.raises(Exception, match="no_such_jaxconv_option"):     # the options reach XLA
+    assert "convolution" in jc.jit(f).lower(x, w).as_text()
+    if jax.default_backend() == "cpu" and _compile._accepted(
+            "cpu", tuple(train.CPU_EIGEN_CONVOLUTIONS.items())):
+        assert train.compiler_options("auto") == train.CPU_EIGEN_CONVOLUTIONS
+    with pytest.raises(Exception, match="no_such_jaxconv_option"):     # the caller's reach XLA
         jc.jit(f, compiler_options={"no_such_jaxconv_option": "1"})(x, w)
+    monkeypatch.setattr(_compile, "compiler_options",
+                        lambda *a, **k: {"no_such_auto_option": "1"})
+    lazy = jc.jit(f)                    # the options are chosen at the first call, not here
+    with pytest.raises(Exception, match="no_such_auto_option"):       # and jaxconv's too
+        lazy(x, w)
+    with pytest.raises(TypeError, match="`compiler_options` .* must be a dict"):
+        jc.jit(f, compiler_options="default")

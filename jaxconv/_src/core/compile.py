@@ -28,15 +28,16 @@ def _accepted(backend: str, items: tuple) -> bool:
         return True
     except Exception as err:   # an option or value another jaxlib does not know
         warnings.warn(f"jaxconv: XLA rejected compiler options {dict(items)} ({err}); "
-                      "compiling with XLA's defaults.", stacklevel=3)
+                      "compiling with XLA's defaults.", stacklevel=4)
         return False
 
 
-def compiler_options(choice="auto", backend: str | None = None) -> dict:
+def compiler_options(choice="auto", backend: str | None = None, *,
+                     name: str = "compiler_options") -> dict:
     """The XLA options jaxconv compiles with: ``"auto"`` is :data:`CPU_EIGEN_CONVOLUTIONS` on
     the CPU backend (when this jaxlib accepts it) and nothing elsewhere; ``None`` (or
     ``"default"``) is XLA's defaults; a dict is used as given. ``backend``: the one compiled
-    for (default: JAX's default backend)."""
+    for (default: JAX's default backend); ``name``: the argument named in errors."""
     if choice in (None, "default"):
         return {}
     if choice == "auto":
@@ -46,8 +47,40 @@ def compiler_options(choice="auto", backend: str | None = None) -> dict:
         return dict(CPU_EIGEN_CONVOLUTIONS)
     if isinstance(choice, dict):
         return dict(choice)
-    raise ValueError(f"jaxconv: `compiler_options` (={choice!r}) must be 'auto', 'default', "
-                     "None or a dict of XLA options.")
+    raise ValueError(f"jaxconv: `{name}` (={choice!r}) must be 'auto', 'default', None or a "
+                     "dict of XLA options.")
+
+
+class _Jitted:
+    """``jax.jit(fun, compiler_options=..., **jit_kwargs)``, built on first use, so that
+    decorating touches no backend (``jax.distributed.initialize`` and platform choices made
+    after an import still apply)."""
+
+    def __init__(self, fun, jit_kwargs, extra):
+        functools.update_wrapper(self, fun)
+        self._fun, self._kwargs, self._extra, self._jitted = fun, jit_kwargs, extra, None
+
+    def _get(self):
+        if self._jitted is None:
+            options = compiler_options("auto", self._kwargs.get("backend"))
+            options.update(self._extra)
+            self._jitted = jax.jit(self._fun, compiler_options=options or None, **self._kwargs)
+        return self._jitted
+
+    def __call__(self, *args, **kwargs):
+        return self._get()(*args, **kwargs)
+
+    def lower(self, *args, **kwargs):
+        return self._get().lower(*args, **kwargs)
+
+    def trace(self, *args, **kwargs):
+        return self._get().trace(*args, **kwargs)
+
+    def eval_shape(self, *args, **kwargs):
+        return self._get().eval_shape(*args, **kwargs)
+
+    def __get__(self, obj, objtype=None):          # as a method, like jax.jit's functions
+        return self if obj is None else functools.partial(self, obj)
 
 
 def jit(fun=None, /, **jit_kwargs):
@@ -55,9 +88,10 @@ def jit(fun=None, /, **jit_kwargs):
     Eigen convolutions, which run the conv nets here 1.3-1.6x faster than XLA's default
     (README, "Performance"); elsewhere exactly ``jax.jit``.
 
-    Takes every ``jax.jit`` keyword; ``compiler_options=`` given here are added to (and win
-    over) jaxconv's. Use it as ``jaxconv.jit(f, ...)``, ``@jaxconv.jit`` or
-    ``@functools.partial(jaxconv.jit, static_argnames=...)``.
+    Takes every ``jax.jit`` keyword; ``compiler_options=`` (a dict) given here are added to
+    (and win over) jaxconv's. The options are chosen when the function is first called or
+    lowered, for JAX's default backend then. Use it as ``jaxconv.jit(f, ...)``,
+    ``@jaxconv.jit`` or ``@jaxconv.jit(static_argnames=...)``.
 
     Example:
         >>> import jax.numpy as jnp, jaxconv as jc
@@ -65,8 +99,10 @@ def jit(fun=None, /, **jit_kwargs):
         >>> float(f(jnp.ones((1, 1, 4, 4)), jnp.ones((2, 1, 3, 3))))
         200.0
     """
+    extra = jit_kwargs.pop("compiler_options", None)
+    if extra is not None and not isinstance(extra, dict):
+        raise TypeError(f"jaxconv.jit: `compiler_options` (={extra!r}) must be a dict of XLA "
+                        "options (added to jaxconv's) or None; for XLA's defaults use jax.jit.")
     if fun is None:
-        return functools.partial(jit, **jit_kwargs)
-    options = compiler_options("auto", jit_kwargs.get("backend"))
-    options.update(jit_kwargs.pop("compiler_options", None) or {})
-    return jax.jit(fun, compiler_options=options or None, **jit_kwargs)
+        return functools.partial(jit, compiler_options=extra, **jit_kwargs)
+    return _Jitted(fun, jit_kwargs, extra or {})

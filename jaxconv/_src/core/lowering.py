@@ -128,7 +128,7 @@ def _conv_default(x_shape, w_shape, win, groups, dtype, backend) -> ConvMethods:
         weight_grad = "depth"
     elif groups > 1 and not depthwise:
         weight_grad = "gemm"
-    elif (depthwise or n == 3) and ck <= 32:
+    elif depthwise and ck <= 32:
         weight_grad = "taps"
     elif n == 1 and groups == 1 and 8 <= ck <= 128:
         weight_grad = "gemm"

@@ -149,9 +149,11 @@ def _patches(x, win, groups):
     ``w.reshape(D, C/g * K)``)."""
     nb, c = x.shape[:2]
     cg = c // groups
-    taps = [t.reshape((nb, groups, cg, -1)) for t in
+    p = _args.prod(win.out_sizes)
+    taps = [t.reshape((nb, groups, cg, p)) for t in
             _windows.taps(_windows.pad(x.astype(_args.acc_dtype(x.dtype)), win, 0), win)]
-    return jnp.stack(taps, axis=3).reshape((nb, groups, cg * win.taps, -1))
+    return jnp.stack(taps, axis=3).reshape((nb, groups, cg * win.taps,
+                                            _args.prod(win.out_sizes)))
 
 
 def _correlate_gemm(x, w_eff, win, groups, precision=None):
@@ -183,32 +185,34 @@ def _depth_split(x_shape, win):
 def _depth_first(a):
     """``(N, C, S_0, *R) -> (N * S_0, C, *R)``: the first spatial axis joins the batch."""
     moved = jnp.moveaxis(a, 2, 1)
-    return moved.reshape((-1,) + moved.shape[2:])
+    return moved.reshape((moved.shape[0] * moved.shape[1],) + moved.shape[2:])
 
 
-def _depth_back(a, nb):
+def _depth_back(a, nb, s0):
     """Inverse of :func:`_depth_first`: ``(N * S_0, C, *R) -> (N, C, S_0, *R)``."""
-    return jnp.moveaxis(a.reshape((nb, -1) + a.shape[1:]), 1, 2)
+    return jnp.moveaxis(a.reshape((nb, s0) + a.shape[1:]), 1, 2)
 
 
 def _depth_slabs(x, depth):
     """The first-axis taps of ``x`` (padded along that axis only): ``(N * O_0, C, *S_rest)``."""
     nb, c = x.shape[:2]
-    view = jnp.moveaxis(x, 2, 1).reshape((nb, 1, x.shape[2], -1))
+    rest = _args.prod(x.shape[1:]) // x.shape[2]
+    view = jnp.moveaxis(x, 2, 1).reshape((nb, 1, x.shape[2], rest))
     for tap in _windows.taps(_windows.pad(view, depth, 0), depth):
-        yield tap.reshape((-1, c) + x.shape[3:])
+        yield tap.reshape((nb * depth.out_sizes[0], c) + x.shape[3:])
 
 
 def _correlate_depth(x, w_eff, win, groups, precision=None):
     nb = x.shape[0]
     depth, inner = _depth_split(x.shape, win)
     w_shape = w_eff.shape[:2] + w_eff.shape[3:]
+    slab_shape = (nb * win.out_sizes[0],) + x.shape[1:2] + x.shape[3:]
+    m = _lowering.conv_methods(slab_shape, w_shape, inner, groups, x.dtype)
     y = None
     for j, slab in enumerate(_depth_slabs(x, depth)):
-        m = _lowering.conv_methods(slab.shape, w_shape, inner, groups, x.dtype)
         part = correlate(slab, w_eff[:, :, j], inner, groups, m.forward, precision)
         y = part if y is None else y + part
-    return _depth_back(y, nb)
+    return _depth_back(y, nb, win.out_sizes[0])
 
 
 def input_grad(delta, w_eff, win: _windows.Window, groups: int, out_dtype, method: str = "lax",
@@ -257,7 +261,7 @@ def _input_grad_col2im(delta, w_eff, win, groups, precision=None):
     dg = d // groups
     k = win.taps
     wk = w_eff.astype(acc).reshape((groups, dg, cg * k))
-    dl = delta.astype(acc).reshape((nb, groups, dg, -1))
+    dl = delta.astype(acc).reshape((nb, groups, dg, _args.prod(win.out_sizes)))
     # dp[g, c*K + t, n, o] = sum_d w[g, d, c, t] * delta[n, g, d, o]
     dp = lax.dot_general(wk, dl, (((1,), (2,)), ((0,), (1,))), precision=precision)
     dp = dp.reshape((groups, cg, k, nb) + win.out_sizes)
@@ -277,10 +281,11 @@ def _input_grad_depth(delta, w_eff, win, groups, precision=None):
     w2 = w_eff.reshape((d, cg * kd) + w_eff.shape[3:])
     slabs_shape = (dl.shape[0], c * kd) + win.in_sizes[1:]
     m = _lowering.conv_methods(slabs_shape, w2.shape, inner, groups, delta.dtype)
-    g = input_grad(dl, w2, inner, groups, dl.dtype, m.input_grad, precision)
-    g = g.reshape((nb, win.out_sizes[0], c, kd, -1))
-    dx = _windows.fold([g[:, :, :, j].reshape((nb, 1, win.out_sizes[0], -1)) for j in range(kd)],
-                       depth)
+    g = input_grad(dl, w2, inner, groups, _args.acc_dtype(delta.dtype), m.input_grad, precision)
+    rest = _args.prod(win.in_sizes[1:])
+    g = g.reshape((nb, win.out_sizes[0], c, kd, rest))      # summed over j in float32 (fold)
+    dx = _windows.fold([g[:, :, :, j].reshape((nb, 1, win.out_sizes[0], c * rest))
+                        for j in range(kd)], depth)
     return jnp.moveaxis(dx.reshape((nb, win.in_sizes[0], c) + win.in_sizes[1:]), 1, 2)
 
 
@@ -291,10 +296,9 @@ def weight_grad(x, delta, win: _windows.Window, groups: int, out_dtype, method: 
     ``"lax"``: one convolution correlating the padded input with the deltas (dilated by the
     stride), contracted over the batch axis. ``"gemm"``: Eq. 4 as one matrix product
     ``dw[d, (c,t)] = sum_{n,o} delta[n,d,o] * x_tap_t[n,c,o]`` over the stacked input taps.
-    ``"taps"``: Eq. 4 as one multiply-and-reduce over ``(n, o)`` per input channel and tap (for
-    small ``C // groups * K``: depthwise and first layers). ``"depth"`` (2-D and 3-D): the
-    weight gradient of each first-axis kernel slice from its slab (:func:`_depth_split`), one
-    rank lower."""
+    ``"taps"``: Eq. 4 as one multiply-and-reduce over ``(n, o)`` per tap (depthwise layers).
+    ``"depth"`` (2-D and 3-D): the weight gradient of each first-axis kernel slice from its
+    slab (:func:`_depth_split`), one rank lower."""
     if method == "depth":
         return _weight_grad_depth(x, delta, win, groups, out_dtype, precision)
     if method == "gemm":
@@ -310,10 +314,10 @@ def _weight_grad_depth(x, delta, win, groups, out_dtype, precision=None):
     depth, inner = _depth_split(x.shape, win)
     dl = _depth_first(delta)
     w_shape = (delta.shape[1], x.shape[1] // groups) + win.window[1:]
-    slices = []
-    for slab in _depth_slabs(x, depth):
-        m = _lowering.conv_methods(slab.shape, w_shape, inner, groups, x.dtype)
-        slices.append(weight_grad(slab, dl, inner, groups, out_dtype, m.weight_grad, precision))
+    slab_shape = (dl.shape[0],) + x.shape[1:2] + x.shape[3:]
+    m = _lowering.conv_methods(slab_shape, w_shape, inner, groups, x.dtype)
+    slices = [weight_grad(slab, dl, inner, groups, out_dtype, m.weight_grad, precision)
+              for slab in _depth_slabs(x, depth)]
     return jnp.stack(slices, axis=2)
 
 
@@ -334,7 +338,7 @@ def _weight_grad_gemm(x, delta, win, groups, precision=None):
     d = delta.shape[1]
     cg, dg = c // groups, d // groups
     patches = _patches(x, win, groups)
-    dl = delta.astype(patches.dtype).reshape((nb, groups, dg, -1))
+    dl = delta.astype(patches.dtype).reshape((nb, groups, dg, patches.shape[-1]))
     dw = lax.dot_general(dl, patches, (((0, 3), (0, 3)), ((1,), (1,))),   # (G, D/G, C/G*K)
                          precision=precision)
     return dw.reshape((d, cg) + win.window)
@@ -343,7 +347,7 @@ def _weight_grad_gemm(x, delta, win, groups, precision=None):
 def _weight_grad_taps(x, delta, win, groups):
     # One multiply-reduce per tap, the taps a scan over their offsets: XLA:CPU fuses sibling
     # reductions of the same operands into one slow loop nest (depthwise 64x3x3 at 32x32, B=64:
-    # 108 ms unrolled, 28 ms as a scan).
+    # 133 ms unrolled, 49 ms as a scan).
     acc = _args.acc_dtype(x.dtype)
     nb, c = x.shape[:2]
     n, d = x.ndim - 2, delta.shape[1]

@@ -27,9 +27,12 @@ from jaxconv._src.ops import interpolate as _interpolate
 def _forcing(config_fn, parts):
     def config(*args, **kwargs):
         cfg = config_fn(*args, **kwargs)
-        if "depth" in parts.values() and len(cfg.window.window) < 2:
-            raise ValueError("jaxconv lowering: the 'depth' methods split the first spatial "
-                             "axis off a 2-D or 3-D convolution; this one is 1-D.")
+        depth = [f"conv_{k}='depth'" for k, v in parts.items() if v == "depth"]
+        if depth and len(cfg.window.window) < 2:
+            raise ValueError(f"jaxconv lowering: {', '.join(depth)} splits the first spatial "
+                             "axis off a 2-D or 3-D convolution; this one is 1-D (x.shape="
+                             f"{cfg.x_shape}); force 'lax', 'taps', 'gemm' or 'col2im' for 1-D "
+                             "layers.")
         return cfg._replace(methods=cfg.methods._replace(**parts))
     return config
 

@@ -366,7 +366,7 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
 
     step_fn = compile_step(make_train_step(model, opt, ops, on_nonfinite), state,
                            put(x_train[:batch_size]), put(y_train[:batch_size]),
-                           compiler_options(xla_options),
+                           compiler_options(xla_options, name="xla_options"),
                            (state_sh, layout.batch, layout.replicated))
     eval_fn = jax.jit(make_eval_step(model, ops),
                       in_shardings=(state_sh.params, layout.batch, layout.batch, layout.batch,

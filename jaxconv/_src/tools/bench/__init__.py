@@ -93,6 +93,8 @@ def _profile(parser, args) -> int:
     known = {m: (shape, batch) for m, shape, batch in bench_cases.MODELS}
     names = [m.strip() for m in args.profile.split(",") if m.strip()]
     unknown = [m for m in names if m not in known]
+    if not names:
+        parser.error("--profile names no model; give some of " + ", ".join(known))
     if unknown:
         parser.error(f"--profile: unknown model {unknown[0]!r}; choose from "
                      + ", ".join(known))
@@ -132,7 +134,8 @@ def main(argv=None) -> int:
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if installed")
     parser.add_argument("--profile", default="", metavar="MODELS",
                         help="instead of the table: the per-op breakdown of these models' train "
-                             "steps (comma-separated; " + ", ".join(
+                             "steps (--only, --no-eigen and --no-torch do not apply; "
+                             "comma-separated; " + ", ".join(
                                  m for m, _, _ in bench_cases.MODELS) + ")")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
