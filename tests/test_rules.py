@@ -202,3 +202,26 @@ def test_interpolate_by_gathers_equals_autodiff_and_textbook(case):
     inputs, ct, out, grads = _check_against_autodiff(case, forced_ops(interpolate="gather"))
     expected = case.textbook([np.asarray(a) for a in inputs], np.asarray(ct))
     assert_rel_close(grads[0], expected[0], what="d/dx vs textbook")
+
+
+@pytest.mark.parametrize("x_shape,w_shape,kw,expected", [
+    ((8, 16, 16, 16, 16), (16, 16, 3, 3, 3), dict(padding=1), ("depth", "depth", "depth")),
+    ((8, 16, 16, 16, 16), (32, 16, 3, 3, 3), dict(stride=2, padding=1),
+     ("depth", "col2im", "depth")),
+    ((8, 1, 16, 16, 16), (16, 1, 3, 3, 3), dict(padding=1), ("taps", "col2im", "depth")),
+    ((64, 64, 32, 32), (64, 1, 3, 3), dict(padding=1, groups=64), ("taps", "col2im", "taps")),
+    ((64, 12, 16, 16), (12, 12, 7, 7), dict(padding=3), ("lax", "lax", "lax")),
+    ((32, 3, 64, 64), (64, 3, 7, 7), dict(stride=2, padding=3), ("lax", "col2im", "lax")),
+    ((64, 64, 32, 32), (64, 64, 3, 3), dict(padding=1), ("lax", "lax", "lax")),
+], ids=["3d", "3d-strided", "3d-first", "depthwise", "7x7", "7x7-stem", "dense-2d"])
+def test_the_cpu_lowering_choices(x_shape, w_shape, kw, expected):
+    """The measured choices of ``core/lowering.py`` (its docstring gives the numbers) for the
+    CPU backend, pinned so a change to them is deliberate."""
+    from jaxconv._src.core import lowering
+    from jaxconv._src.ops import conv as conv_op
+    cfg = conv_op.conv_config(jnp.zeros(x_shape), jnp.zeros(w_shape), None, kw.get("stride", 1),
+                              kw.get("padding", 0), 1, kw.get("groups", 1), False)
+    assert tuple(lowering._conv_default(x_shape, w_shape, cfg.window, kw.get("groups", 1),
+                                        "float32", "cpu")) == expected
+    assert tuple(lowering._conv_default(x_shape, w_shape, cfg.window, 1, "float32",
+                                        "gpu")) == ("lax", "lax", "lax")

@@ -31,7 +31,10 @@ whole train steps, interleaved medians):
   at 32x32: 58 vs 80 ms; ResNet-20's 16->16 3x3 at 32x32, B=64, conv forward + backward: 24 vs
   44 ms, 17 vs 34 ms with Eigen; 64->64 at 16x16: 67 vs 83 ms): LeNet's 6->16 5x5
   5.9 -> 2.9 ms, grouped 42 -> 7.7 ms, depthwise 129 -> 7.4 ms, 1-D and 3-D layers 1.1-6x,
-  64->64 at 8x8 11.7 -> 7.8 ms.
+  64->64 at 8x8 11.7 -> 7.8 ms. Dense 2-D kernels of 7x7 and more at unit stride take the
+  lax input gradient too (12->12 7x7 at 16x16, B=64: 21.3 -> 6.8 ms; 6->8 7x7 at 28x28: 28.3
+  -> 13.0 ms; interleaved); a 7x7 stride-2 stem (3->64 at 64x64) keeps col2im (8.2 vs 20.4 ms),
+  as does 6x6 (4->8 at 32x32: 7.1 vs 10.6 ms).
 * weight gradient: ``gemm`` for grouped (not depthwise) layers (219 -> 41 ms: the lax form goes
   through ``batch_group_count``, which no fast CPU kernel takes) and for 1-D layers with
   ``8 <= C*K <= 128`` (MNIST-1D's 25->25: 0.35 -> 0.22 ms); ``taps`` for depthwise layers,
@@ -119,8 +122,10 @@ def _conv_default(x_shape, w_shape, win, groups, dtype, backend) -> ConvMethods:
     plane = x_shape[2] * x_shape[3] if n == 2 else 0
     dense_2d = n == 2 and groups == 1 and c >= 16 and d <= c and (plane >= 256 or c >= 128)
     unit_stride = all(s == 1 for s in win.stride)
-    input_grad = ("lax" if dense_2d else "depth" if n == 3 and ck > 32 and unit_stride
-                  else "col2im")
+    # large 2-D kernels (7x7 and up, unit stride): col2im's (C*K, N*O) product grows with K
+    big_kernel = n == 2 and groups == 1 and unit_stride and win.taps >= 49
+    input_grad = ("lax" if dense_2d or big_kernel else
+                  "depth" if n == 3 and ck > 32 and unit_stride else "col2im")
     # weight gradient: the lax form is good for dense 1-D/2-D layers; dense 3-D layers go over
     # the depth taps; grouped layers lose 5x through batch_group_count; depthwise layers do
     # better per tap, 1-D mid layers as GEMM.
