@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import statistics
+import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -33,3 +34,16 @@ def pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt
+
+
+def median_ms(f, *args, calls=5) -> float:
+    """Median milliseconds of ``calls`` calls of ``f(*args)`` (JAX: blocked until ready), after
+    one warm-up call."""
+    import jax
+    jax.block_until_ready(f(*args))
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        times.append(time.perf_counter() - t)
+    return 1e3 * statistics.median(times)

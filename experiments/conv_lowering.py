@@ -12,11 +12,11 @@ default options and with Eigen convolutions (``jaxconv.train.CPU_EIGEN_CONVOLUTI
 from __future__ import annotations
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import median_ms
 
 from jaxconv._src.core import lowering
 from jaxconv._src.ops import conv as _conv
@@ -44,18 +44,8 @@ LAYERS = [
     ("2d 128->128 3x3 8x8 B64", (64, 128, 8, 8), (128, 128, 3, 3), 1, 1, 1),
     ("1d 25->25 5 40 B128", (128, 25, 40), (25, 25, 5), 1, 2, 1),
 ]
-PARTS = {"forward": ("lax", "gemm", "taps", "depth"), "input_grad": ("lax", "col2im", "depth"),
+PARTS = {"forward": ("lax", "taps", "depth"), "input_grad": ("lax", "col2im", "depth"),
          "weight_grad": ("lax", "gemm", "taps", "depth")}
-
-
-def median_ms(compiled, args, calls):
-    jax.block_until_ready(compiled(*args))
-    times = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times))
 
 
 def part_fn(part, method, win, groups):
@@ -93,7 +83,7 @@ def main(argv=None):
                     cells.append(f"{method} —")
                     continue
                 lowered = jax.jit(part_fn(part, method, win, groups)).lower(x, w, d)
-                ms = [median_ms(lowered.compile(compiler_options=opts), (x, w, d), args.calls)
+                ms = [median_ms(lowered.compile(compiler_options=opts), x, w, d, calls=args.calls)
                       for opts in ({}, CPU_EIGEN_CONVOLUTIONS)]
                 cells.append(f"{method} {ms[0]:.1f} / {ms[1]:.1f}")
             cells += [""] * (4 - len(cells))

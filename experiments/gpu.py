@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -37,13 +36,12 @@ SMALL = {"models": [("lenet5", (1, 28, 28)), ("resnet20", (3, 8, 8))],
 
 def run_check(ops) -> dict:
     """``jaxconv check --quick`` in a child process with float32 at the highest precision."""
-    env = dict(os.environ)
     cmd = [sys.executable, "-m", "jaxconv._src.tools.cli", "check", "--quick",
            "--precision", "highest"]
     if ops:
         cmd += ["--ops", ops]
     t = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True)
     lines = done.stdout.strip().splitlines()
     print("\n".join(line for line in lines if not line.startswith("|")) or done.stderr[-2000:])
     return {"ok": done.returncode == 0, "seconds": round(time.perf_counter() - t, 1),

@@ -8,26 +8,15 @@ and backward (one jitted ``jax.vjp``), both lowerings forced on every axis, medi
 
 from __future__ import annotations
 
-import time
-
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _common import median_ms
 
 from jaxconv._src.tools.lowering import forced_ops
 
 SHAPES = [(64, 64, 32, 32), (16, 16, 64, 64), (4, 8, 128, 128), (1, 4, 256, 256),
           (1, 1, 512, 512)]
-
-
-def median_ms(f, *args, calls=5):
-    jax.block_until_ready(f(*args))
-    times = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times))
 
 
 def main():

@@ -292,7 +292,6 @@ def test_precision_reaches_every_product_of_forward_and_both_gradients(precision
     w = jnp.asarray(np.random.default_rng(1).standard_normal((16, 16, 3, 3)))
     for methods in [dict(conv_forward="lax", conv_input_grad="lax", conv_weight_grad="lax"),
                     dict(conv_input_grad="col2im", conv_weight_grad="gemm"),
-                    dict(conv_forward="gemm"),
                     dict(conv_forward="depth", conv_input_grad="depth",
                          conv_weight_grad="depth")]:
         ops = forced_ops(**methods)

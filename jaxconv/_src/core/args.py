@@ -248,17 +248,14 @@ def conv_out_sizes(in_sizes, extents, strides, pads) -> tuple[int, ...]:
                  for size, ext, s, (lo, hi) in zip(in_sizes, extents, strides, pads))
 
 
-_PRECISIONS = {"default": "DEFAULT", "high": "HIGH", "highest": "HIGHEST"}
-
-
 def check_precision(op: str, precision):
     """``precision`` as a :class:`jax.lax.Precision` (or None: XLA's default): None, one of
     ``"default"``, ``"high"``, ``"highest"`` (any case), or a ``lax.Precision``."""
     from jax import lax
     if precision is None or isinstance(precision, lax.Precision):
         return precision
-    if isinstance(precision, str) and precision.lower() in _PRECISIONS:
-        return getattr(lax.Precision, _PRECISIONS[precision.lower()])
+    if isinstance(precision, str) and precision.lower() in ("default", "high", "highest"):
+        return getattr(lax.Precision, precision.upper())
     raise ValueError(f"jaxconv.{op}: `precision` (={precision!r}) must be None, 'default', "
                      "'high', 'highest' or a jax.lax.Precision; 'highest' keeps float32 "
                      "products exact on GPUs whose default is TF32.")

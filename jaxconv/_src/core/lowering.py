@@ -8,8 +8,8 @@ result (README, "Performance").
 Convolution (:mod:`jaxconv._src.ops.conv`), three parts, each with its methods:
 
 * forward (Eq. 1): ``"lax"`` one ``conv_general_dilated``; ``"taps"`` one broadcast multiply-add
-  per input channel and kernel tap, fused into one loop; ``"gemm"`` one matrix product with the
-  stacked taps (im2col); ``"depth"`` (2-D, 3-D) a sum over the first axis's kernel taps of
+  per input channel and kernel tap, fused into one loop; ``"depth"`` (2-D, 3-D) a sum over the
+  first axis's kernel taps of
   convolutions one rank lower, each lowered by its own methods (the same split for both
   gradients);
 * input gradient (Eq. 5-6): ``"lax"`` one full convolution; ``"col2im"`` one matrix product
@@ -48,10 +48,9 @@ whole train steps, interleaved medians):
   19.7 / 9.2 ms; 32->32 on 8^3: 11.8 -> 2.6, 3.7 -> 3.1, 7.5 / 10.2 -> 4.7 / 2.9 ms. The
   input gradient stays ``col2im`` for strided layers (16->32 stride 2: 2.5 vs 4.0 ms) and
   first layers; first layers keep the ``taps`` forward (1->16: 0.9 vs 1.5 ms) and take the
-  ``depth`` weight gradient (2.3 / 1.0 vs taps 2.6 / 35 ms). The im2col forward (``gemm``:
-  the stacked taps times the kernel) loses everywhere measured (XLA:CPU builds the stacked
-  taps slowly: 2-D 64->64 at 32x32 239 vs 90 ms); it stays a tested method, used by no
-  default.
+  ``depth`` weight gradient (2.3 / 1.0 vs taps 2.6 / 35 ms). An im2col forward (the stacked
+  taps times the kernel) was measured and dropped: it lost on every shape (XLA:CPU builds the
+  stacked taps slowly: 2-D 64->64 at 32x32 239 vs 90 ms, 3-D 16->16 82 vs 41 ms for lax).
 * every result built from taps (the ``taps`` forward, folds, the max-pool winner index) is
   passed through :func:`jaxconv._src.core.windows.materialize`, without which XLA recomputes
   it once per tap of the next windowed op (the LeNet-5 train step: 31 -> 9.5 ms).
@@ -72,7 +71,7 @@ from typing import NamedTuple
 
 import jax
 
-CONV_METHODS = {"forward": ("lax", "taps", "gemm", "depth"),
+CONV_METHODS = {"forward": ("lax", "taps", "depth"),
                 "input_grad": ("lax", "col2im", "depth"),
                 "weight_grad": ("lax", "gemm", "taps", "depth")}
 

@@ -102,14 +102,10 @@ def correlate(x, w_eff, win: _windows.Window, groups: int, method: str = "lax", 
     ``"lax"``: one ``lax.conv_general_dilated``. ``"taps"``: term by term,
     ``y[n,g,d,o] = sum_{c,t} w[g,d,c,t] * x_tap_t[n,g,c,o]``, one broadcast multiply-add per input
     channel and kernel tap (``C // groups * K`` of them), fused by XLA into one loop; for small
-    ``C // groups * K`` (first layers, depthwise). ``"gemm"``: the same sum as one matrix product
-    of the kernel ``(D/g, C/g * K)`` with the stacked input taps ``(C/g * K, N * prod(O))`` per
-    group (im2col). ``"depth"`` (2-D and 3-D): the sum over the first axis's kernel taps of
-    convolutions one rank lower (:func:`_depth_split`)."""
+    ``C // groups * K`` (first layers, depthwise). ``"depth"`` (2-D and 3-D): the sum over the
+    first axis's kernel taps of convolutions one rank lower (:func:`_depth_split`)."""
     if method == "taps":
         return _correlate_taps(x, w_eff, win, groups)
-    if method == "gemm":
-        return _correlate_gemm(x, w_eff, win, groups, precision)
     if method == "depth":
         return _correlate_depth(x, w_eff, win, groups, precision)
     n = w_eff.ndim - 2
@@ -152,17 +148,7 @@ def _patches(x, win, groups):
     p = _args.prod(win.out_sizes)
     taps = [t.reshape((nb, groups, cg, p)) for t in
             _windows.taps(_windows.pad(x.astype(_args.acc_dtype(x.dtype)), win, 0), win)]
-    return jnp.stack(taps, axis=3).reshape((nb, groups, cg * win.taps,
-                                            _args.prod(win.out_sizes)))
-
-
-def _correlate_gemm(x, w_eff, win, groups, precision=None):
-    nb, d = x.shape[0], w_eff.shape[0]
-    patches = _patches(x, win, groups)
-    wk = w_eff.astype(patches.dtype).reshape((groups, d // groups, -1))
-    y = lax.dot_general(patches, wk, (((2,), (2,)), ((1,), (0,))),       # (g, N, P, D/g)
-                        precision=precision)
-    return y.transpose(1, 0, 3, 2).reshape((nb, d) + win.out_sizes)
+    return jnp.stack(taps, axis=3).reshape((nb, groups, cg * win.taps, p))
 
 
 def _depth_split(x_shape, win):
@@ -196,8 +182,7 @@ def _depth_back(a, nb, s0):
 def _depth_slabs(x, depth):
     """The first-axis taps of ``x`` (padded along that axis only): ``(N * O_0, C, *S_rest)``."""
     nb, c = x.shape[:2]
-    rest = _args.prod(x.shape[1:]) // x.shape[2]
-    view = jnp.moveaxis(x, 2, 1).reshape((nb, 1, x.shape[2], rest))
+    view = jnp.moveaxis(x, 2, 1).reshape((nb, 1) + depth.in_sizes)    # (N, 1, S_0, C*S_rest)
     for tap in _windows.taps(_windows.pad(view, depth, 0), depth):
         yield tap.reshape((nb * depth.out_sizes[0], c) + x.shape[3:])
 
@@ -282,9 +267,8 @@ def _input_grad_depth(delta, w_eff, win, groups, precision=None):
     slabs_shape = (dl.shape[0], c * kd) + win.in_sizes[1:]
     m = _lowering.conv_methods(slabs_shape, w2.shape, inner, groups, delta.dtype)
     g = input_grad(dl, w2, inner, groups, _args.acc_dtype(delta.dtype), m.input_grad, precision)
-    rest = _args.prod(win.in_sizes[1:])
-    g = g.reshape((nb, win.out_sizes[0], c, kd, rest))      # summed over j in float32 (fold)
-    dx = _windows.fold([g[:, :, :, j].reshape((nb, 1, win.out_sizes[0], c * rest))
+    g = g.reshape((nb, win.out_sizes[0], c, kd, depth.in_sizes[1] // c))   # float32: the fold
+    dx = _windows.fold([g[:, :, :, j].reshape((nb, 1) + depth.out_sizes)    # sums j unrounded
                         for j in range(kd)], depth)
     return jnp.moveaxis(dx.reshape((nb, win.in_sizes[0], c) + win.in_sizes[1:]), 1, 2)
 

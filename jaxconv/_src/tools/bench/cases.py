@@ -199,32 +199,40 @@ def xent_case(name, n, k) -> Case:
     return case
 
 
+def compiled_step(model_name, input_shape, x, y, ops, options) -> tuple[Callable, float]:
+    """``(run, compile seconds)``: ``run()`` takes one Adam train step of the model on the
+    batch ``(x, y)``, compiled as ``fit`` compiles it with XLA ``options``, and keeps its state."""
+    import jax
+
+    from jaxconv._src.nn import models
+    from jaxconv._src.training import fit as train
+    model = models.get(model_name)
+    opt = train.make_optimizer("adam", 1e-3)
+    state = train.init_state(model, opt, input_shape, seed=0)
+    t = time.perf_counter()
+    compiled = train.compile_step(train.make_train_step(model, opt, ops), state, x, y, options)
+    seconds = time.perf_counter() - t
+    box = [state]
+    xd, yd = jax.device_put(x), jax.device_put(y)
+
+    def run():
+        box[0], loss = compiled(box[0], xd, yd)
+        return jax.block_until_ready(loss)
+    return run, seconds
+
+
 def step_case(name, model_name, input_shape, batch) -> Case:
     x = np.random.default_rng(0).standard_normal((batch,) + input_shape).astype(np.float32)
     y = np.random.default_rng(1).integers(0, 10, batch).astype(np.int32)
 
     def build(impl):
         if impl in ("jaxconv", "autodiff", "jaxconv_fit"):
-            import jax
-
             import jaxconv
-            from jaxconv._src.nn import models
-            from jaxconv._src.training import fit as train
+            from jaxconv._src.core.compile import compiler_options
             ops = jaxconv.autodiff if impl == "autodiff" else jaxconv
-            model = models.get(model_name)
-            opt = train.make_optimizer("adam", 1e-3)
-            state = train.init_state(model, opt, input_shape, seed=0)
-            step = train.make_train_step(model, opt, ops)
-            t = time.perf_counter()
-            options = train.compiler_options("auto") if impl == "jaxconv_fit" else {}
-            compiled = train.compile_step(step, state, x, y, options)
-            case.compile_s[impl] = time.perf_counter() - t
-            box = [state]
-            xd, yd = jax.device_put(x), jax.device_put(y)
-
-            def run():
-                box[0], loss = compiled(box[0], xd, yd)
-                return jax.block_until_ready(loss)
+            options = compiler_options("auto") if impl == "jaxconv_fit" else {}
+            run, case.compile_s[impl] = compiled_step(model_name, input_shape, x, y, ops,
+                                                      options)
             return run
         torch = baselines.torch_or_none()
         if torch is None:

@@ -17,7 +17,7 @@ import types
 
 import numpy as np
 
-from jaxconv._src.tools.bench import timing
+from jaxconv._src.tools.bench import cases, timing
 
 
 class Call(types.SimpleNamespace):
@@ -127,26 +127,6 @@ def call_fn(call: Call, ops, options: dict):
     return lambda: jax.block_until_ready(compiled(*inputs, cts=cts))
 
 
-def _step_fn(model_name, input_shape, batch, ops, options):
-    import jax
-
-    from jaxconv._src.nn import models
-    from jaxconv._src.training import fit as train
-    model = models.get(model_name)
-    opt = train.make_optimizer("adam", 1e-3)
-    state = train.init_state(model, opt, input_shape, seed=0)
-    x = jax.device_put(np.random.default_rng(0).standard_normal(
-        (batch,) + tuple(input_shape)).astype(np.float32))
-    y = jax.device_put(np.zeros((batch,), np.int32))
-    compiled = train.compile_step(train.make_train_step(model, opt, ops), state, x, y, options)
-    box = [state]
-
-    def run():
-        box[0], loss = compiled(box[0], x, y)
-        return jax.block_until_ready(loss)
-    return run
-
-
 def profile(model_name: str, input_shape, batch: int, repeats: int = 5) -> dict:
     """The per-op breakdown of one model's train step: ``{"rows": [...], "step": {...}}``, each
     row with the op call, its count in the step and the median ms per call of ``jaxconv``,
@@ -166,7 +146,9 @@ def profile(model_name: str, input_shape, batch: int, repeats: int = 5) -> dict:
         medians = {k: timing.summarize(v)["median_ms"]
                    for k, v in timing.interleaved(fns, repeats).items()}
         rows.append({"op": call.op, "call": call.label(), "count": count, **medians})
-    fns = {name: _step_fn(model_name, input_shape, batch, ops, opts)
+    x = np.random.default_rng(0).standard_normal((batch,) + tuple(input_shape)).astype(np.float32)
+    y = np.zeros((batch,), np.int32)
+    fns = {name: cases.compiled_step(model_name, tuple(input_shape), x, y, ops, opts)[0]
            for name, (ops, opts) in variants.items()}
     step = {k: timing.summarize(v)["median_ms"]
             for k, v in timing.interleaved(fns, repeats).items()}
