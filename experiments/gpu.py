@@ -26,6 +26,8 @@ import time
 import numpy as np
 from _common import out_dir
 
+from jaxconv._src.tools.bench import child_command
+
 _MODELS = [("lenet5", (1, 28, 28)), ("vgg_small", (3, 32, 32)), ("resnet20", (3, 32, 32))]
 FULL = {"models": _MODELS, "timed": _MODELS, "batches": (256, 1024), "repeats": 7,
         "check_ops": None}
@@ -36,8 +38,7 @@ SMALL = {"models": [("lenet5", (1, 28, 28)), ("resnet20", (3, 8, 8))],
 
 def run_check(ops) -> dict:
     """``jaxconv check --quick`` in a child process with float32 at the highest precision."""
-    cmd = [sys.executable, "-m", "jaxconv._src.tools.cli", "check", "--quick",
-           "--precision", "highest"]
+    cmd = child_command("jaxconv._src.tools.cli", "check", "--quick", "--precision", "highest")
     if ops:
         cmd += ["--ops", ops]
     t = time.perf_counter()

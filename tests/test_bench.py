@@ -45,3 +45,40 @@ def test_profile_cli_prints_the_breakdown_and_the_step(capsys):
     rows = [line for line in out.splitlines() if line.startswith("| `")]
     assert len(rows) == 8 and sum(line.startswith("| `conv(") for line in rows) == 3
     assert "| sum of the op calls |" in out and "| whole train step (Adam) |" in out
+
+
+def test_bench_children_ignore_a_jaxconv_folder_in_the_current_directory(tmp_path):
+    """`git clone ... jaxconv; jaxconv bench`: the child processes must import the installed
+    package, not a folder named ``jaxconv`` where the user stands (here a decoy that fails)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    decoy = tmp_path / "jaxconv"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy package was imported')\n")
+    script = shutil.which("jaxconv", path=str(Path(sys.executable).parent)) or shutil.which(
+        "jaxconv")
+    assert script, "the jaxconv console script is not installed"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONSAFEPATH")}
+    done = subprocess.run([script, "bench", "--quick", "--only", "max_pool", "--no-torch"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "max_pool 3x3/2" in done.stdout and "decoy" not in done.stderr
+
+
+def test_bench_reports_a_failing_child_in_one_error(monkeypatch):
+    """A child that dies shows its stderr in the error, not a bare CalledProcessError."""
+    import argparse
+
+    import pytest
+
+    from jaxconv._src.tools import bench as bench_pkg
+    monkeypatch.setattr(bench_pkg, "child_command",
+                        lambda module, *a: [__import__("sys").executable, "-c",
+                                            "import sys; sys.exit('child broke: reason 42')"])
+    args = argparse.Namespace(repeats=3, quick=True, only="")
+    with pytest.raises(bench_pkg.ChildError, match=r"(?s)exited with code 1.*child broke: reason 42"):
+        bench_pkg._child(args, ["jaxconv"])

@@ -11,12 +11,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import event, given, note
+from hypothesis import event, example, given, note
 from hypothesis import strategies as st
 
 import jaxconv as jc
 
-from helpers import RTOL
+from jaxconv.testing import no_worse
+
+from helpers import RTOL, rel_err
 
 # Sizes that may be empty: batch N = 0, channels C = 0 and size-0 spatial axes are legal shapes;
 # every op either handles them (empty results, zero gradients) or rejects them clearly.
@@ -54,10 +56,22 @@ def compare_with_autodiff(f, f_ad, args):
     tol = RTOL if out.dtype == jnp.float64 else 1e-6
     np.testing.assert_allclose(out, out_ad, rtol=tol, atol=tol * float(jnp.max(jnp.abs(out_ad), initial=1)))
     ct = jnp.asarray(np.random.default_rng(0).standard_normal(out.shape), out.dtype)
-    for g, g_ad, a in zip(vjp(ct), vjp_ad(ct), args):
+    exact = None
+    for i, (g, g_ad, a) in enumerate(zip(vjp(ct), vjp_ad(ct), args)):
         assert g.shape == a.shape and g.dtype == a.dtype
         scale = float(jnp.max(jnp.abs(g_ad), initial=1e-300))
-        assert float(jnp.max(jnp.abs(g - g_ad), initial=0)) <= tol * scale
+        if float(jnp.max(jnp.abs(g - g_ad), initial=0)) <= tol * scale:
+            continue
+        # Below float64, a gradient that nearly cancels (softmax's s (ct - <ct, s>)) differs
+        # from jax.grad's by the rounding of the terms, not of the result: then ours must be
+        # no less accurate than jax.grad's against the float64 gradient (the harness's rule).
+        assert out.dtype != jnp.float64, (i, g, g_ad)
+        if exact is None:
+            wide = [jnp.asarray(v, jnp.float64) if jnp.issubdtype(v.dtype, jnp.floating) else v
+                    for v in args]
+            exact = jax.vjp(f_ad, *wide)[1](jnp.asarray(ct, jnp.float64))
+        ours_err, ad_err = rel_err(g, exact[i]), rel_err(g_ad, exact[i])
+        assert no_worse(ours_err, ad_err, out.dtype), (i, ours_err, ad_err)
     event("equal to autodiff")
     return "compared"
 
@@ -230,6 +244,9 @@ ACTIVATION_OPTIONS = {
        st.lists(st.integers(0, 4), min_size=0, max_size=4),
        st.sampled_from([np.float64, np.float32, np.int32]),
        st.sampled_from([1.0, 1.0, 30.0]))
+# float32 softmax whose gradient nearly cancels (x = [2.090919, -2.605665]): jax.grad's is
+# 7e-6 off the float64 gradient, ours 7e-7; the two differ by 8e-6 of the largest entry
+@example(("softmax", {"axis": 0}), [2], np.float32, 1.0)
 def test_activations_random_shapes_and_dtypes(name_options, shape, dtype, scale):
     name, kw = name_options
     if name in ("sigmoid", "tanh"):     # written in the output: 1 - t^2 cancels once |x| >> 1

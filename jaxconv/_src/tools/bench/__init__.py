@@ -78,14 +78,33 @@ def _child(args, impls, flags="") -> dict[str, dict]:
     """Time ``impls`` in a child process (alone on the machine, with extra ``XLA_FLAGS``)."""
     env = dict(os.environ)
     env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
-    cmd = [sys.executable, "-m", "jaxconv._src.tools.bench", "--child", ",".join(impls),
-           "--repeats", str(args.repeats)]
+    cmd = child_command("jaxconv._src.tools.bench", "--child", ",".join(impls),
+                        "--repeats", str(args.repeats))
     if args.quick:
         cmd.append("--quick")
     if args.only:
         cmd += ["--only", args.only]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
-    return {r["name"]: r for r in json.loads(out.strip().splitlines()[-1])}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise ChildError(impls, done.returncode, done.stderr)
+    return {r["name"]: r for r in json.loads(lines[-1])}
+
+
+def child_command(module, *args) -> list[str]:
+    """``python -P -m module args``: ``-P`` keeps the current folder off ``sys.path``, so a
+    folder named ``jaxconv`` where the user stands (a checkout, say) cannot shadow the package
+    this process runs."""
+    return [sys.executable, "-P", "-m", module, *args]
+
+
+class ChildError(RuntimeError):
+    """A timing child process failed; the message holds the end of its stderr."""
+
+    def __init__(self, impls, returncode, stderr):
+        tail = "\n".join(stderr.strip().splitlines()[-15:]) or "(no output on stderr)"
+        super().__init__(f"the child process timing {', '.join(impls)} exited with code "
+                         f"{returncode}; its stderr ends with:\n{tail}")
 
 
 def _profile(parser, args) -> int:
@@ -158,8 +177,12 @@ def main(argv=None) -> int:
     rows = run_cases(cases, ["jaxconv", "autodiff", "jaxconv_fit"], args.repeats, log=None)
     # Each baseline runs alone in its own process: PyTorch's OpenMP threads keep spinning after
     # every parallel region and would slow whatever runs next on the 2 cores.
-    eigen = {} if args.no_eigen else _child(args, ["jaxconv", "autodiff"], EIGEN_FLAG)
-    torch_rows = _child(args, ["torch"]) if env["torch"] and not args.no_torch else {}
+    try:
+        eigen = {} if args.no_eigen else _child(args, ["jaxconv", "autodiff"], EIGEN_FLAG)
+        torch_rows = _child(args, ["torch"]) if env["torch"] and not args.no_torch else {}
+    except ChildError as err:
+        print(f"jaxconv bench: error: {err}", file=sys.stderr)
+        return 1
     for row in rows:
         for impl in ("jaxconv", "autodiff"):
             if impl in eigen.get(row["name"], {}):
