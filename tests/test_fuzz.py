@@ -15,7 +15,6 @@ from hypothesis import event, example, given, note
 from hypothesis import strategies as st
 
 import jaxconv as jc
-
 from jaxconv.testing import no_worse
 
 from helpers import RTOL, rel_err
