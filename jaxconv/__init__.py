@@ -1,7 +1,9 @@
 """jaxconv: convolutional-network layers for JAX with explicit, hand-written backpropagation.
 
 Every op is a pure function whose gradient is a ``jax.custom_vjp`` rule encoding the textbook
-formulas (derived in ``docs/derivation.md``, cited by equation number in each docstring).
+formulas. The docstrings cite them by number ("Eq. 6"): the derivation ships with the package,
+and ``jaxconv derivation 6`` prints the section that holds Eq. 6 (the documentation site renders
+it as "The formulas behind jaxconv's rules").
 :mod:`jaxconv.autodiff` holds the same ops without custom rules; :mod:`jaxconv.textbook` holds
 loop-level reference implementations.
 
@@ -47,7 +49,7 @@ from jaxconv._src.ops.normalisation import batch_norm as batch_norm
 from jaxconv._src.ops.normalisation import group_norm as group_norm
 from jaxconv._src.ops.normalisation import layer_norm as layer_norm
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "adaptive_avg_pool", "adaptive_max_pool", "autodiff", "avg_pool", "batch_norm", "conv",

@@ -1,8 +1,7 @@
 """The same ops, names and signatures as :mod:`jaxconv`, with no custom rule.
 
 Each function is its :mod:`jaxconv` twin's own code with the ``jax.custom_vjp`` rule it calls
-replaced by the plain lax forward of that rule (:func:`jaxconv._src.core.twin.autodiff`; each op
-module lists its forwards in ``AUTODIFF``): same argument checks, same values, and ``jax.grad``
+replaced by the plain lax forward of that rule: same argument checks, same values, and ``jax.grad``
 derives the backward pass from XLA's own transpose rules. This is the comparison users want one
 argument away::
 

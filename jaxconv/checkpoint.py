@@ -1,7 +1,4 @@
-"""Checkpoints: atomic, pickle-free ``.npz`` files of params pytrees with JSON metadata.
-
-The implementation lives in :mod:`jaxconv._src.training.checkpoint`;
-this module is its public face."""
+"""Checkpoints: atomic, pickle-free ``.npz`` files of params pytrees with JSON metadata."""
 
 from jaxconv._src.training.checkpoint import FORMAT as FORMAT
 from jaxconv._src.training.checkpoint import FORMAT_VERSION as FORMAT_VERSION

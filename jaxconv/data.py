@@ -1,7 +1,4 @@
-"""Data sets as NumPy arrays: MNIST-1D, digits, IDX files (MNIST, Fashion-MNIST), synthetic.
-
-The implementation lives in :mod:`jaxconv._src.training.data`;
-this module is its public face."""
+"""Data sets as NumPy arrays: MNIST-1D, digits, IDX files (MNIST, Fashion-MNIST), synthetic."""
 
 from jaxconv._src.training.data import DATASETS as DATASETS
 from jaxconv._src.training.data import Dataset as Dataset

@@ -1,7 +1,4 @@
-"""Devices and processes: the data/model mesh that ``fit`` trains on, and multi-host start-up.
-
-The implementation lives in :mod:`jaxconv._src.training.distributed`;
-this module is its public face."""
+"""Devices and processes: the data/model mesh that ``fit`` trains on, and multi-host start-up."""
 
 from jaxconv._src.training.distributed import Layout as Layout
 from jaxconv._src.training.distributed import fetch as fetch

@@ -1,8 +1,5 @@
 """Layers: ``(init, apply)`` pairs over params pytrees, built on the ops namespace
-they are given (:mod:`jaxconv` or :mod:`jaxconv.autodiff`).
-
-The implementation lives in :mod:`jaxconv._src.nn.layers`;
-this module is its public face."""
+they are given (:mod:`jaxconv` or :mod:`jaxconv.autodiff`)."""
 
 from jaxconv._src.nn.layers import AvgPool as AvgPool
 from jaxconv._src.nn.layers import BatchNorm as BatchNorm

@@ -1,7 +1,4 @@
-"""Models: the classic and modern CNNs as ``init``/``apply`` pairs (``lenet5()``, ``get(name)``).
-
-The implementation lives in :mod:`jaxconv._src.nn.models`;
-this module is its public face."""
+"""Models: the classic and modern CNNs as ``init``/``apply`` pairs (``lenet5()``, ``get(name)``)."""
 
 from jaxconv._src.nn.models import Model as Model
 from jaxconv._src.nn.models import cnn1d as cnn1d

@@ -1,9 +1,6 @@
 """Checking your own ``custom_vjp`` rules the way jaxconv checks its own: ``check_vjp`` against
 the same math differentiated by JAX (values, VJPs, finite differences, jit / eager / vmap, each
-argument alone, float64 to 16-bit), its building blocks, and ``cases`` for sweeps.
-
-The implementation lives in :mod:`jaxconv._src.tools.testing`;
-this module is its public face."""
+argument alone, float64 to 16-bit), its building blocks, and ``cases`` for sweeps."""
 
 from jaxconv._src.tools.testing import TOLERANCE as TOLERANCE
 from jaxconv._src.tools.testing import TRANSFORMS as TRANSFORMS

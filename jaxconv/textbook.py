@@ -1,8 +1,5 @@
 """Loop-level reference implementations of the formulas (NumPy, float64): the oracle
-the hand-written rules are tested against.
-
-The implementation lives in :mod:`jaxconv._src.tools.textbook`;
-this module is its public face."""
+the hand-written rules are tested against."""
 
 from jaxconv._src.tools.textbook import activation_backward as activation_backward
 from jaxconv._src.tools.textbook import adaptive_pool_backward as adaptive_pool_backward

@@ -1,7 +1,4 @@
-"""Training: ``fit`` (optax, metrics, checkpoints, resume, devices) and its building blocks.
-
-The implementation lives in :mod:`jaxconv._src.training.fit`;
-this module is its public face."""
+"""Training: ``fit`` (optax, metrics, checkpoints, resume, devices) and its building blocks."""
 
 from jaxconv._src.core.compile import CPU_EIGEN_CONVOLUTIONS as CPU_EIGEN_CONVOLUTIONS
 from jaxconv._src.core.compile import compiler_options as compiler_options

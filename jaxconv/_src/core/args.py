@@ -238,6 +238,20 @@ def spatial_rank(op: str, x) -> int:
     return x.ndim - 2
 
 
+_CHANNELS_LAST = {1: "(N, L, C)", 2: "(N, H, W, C)", 3: "(N, D, H, W, C)"}
+_CHANNELS_FIRST = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+
+
+def channels_last_hint(x, channels: int) -> str:
+    """A sentence to add to a channel-count error when ``x`` (rank 3-5) looks channels-last:
+    its last axis has the ``channels`` expected and its channel axis (1) does not; else ``""``."""
+    rank = len(x.shape) - 2
+    if rank not in _CHANNELS_LAST or x.shape[1] == channels or x.shape[-1] != channels:
+        return ""
+    return (f" x looks channels-last {_CHANNELS_LAST[rank]}; jaxconv takes "
+            f"{_CHANNELS_FIRST[rank]}: use jnp.moveaxis(x, -1, 1).")
+
+
 def dilated_extent(k: int, r: int) -> int:
     """Size covered by a window of ``k`` taps spread ``r`` apart: ``(k - 1) * r + 1``."""
     return (k - 1) * r + 1

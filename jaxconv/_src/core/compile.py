@@ -15,6 +15,8 @@ import warnings
 import jax
 import numpy as np
 
+#: The per-compilation XLA option that selects Eigen's convolutions on CPU (what
+#: :func:`jaxconv.jit` and ``fit`` add there, when this jaxlib accepts it).
 CPU_EIGEN_CONVOLUTIONS = {"xla_cpu_experimental_ynn_fusion_type":
                           "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
 
@@ -34,7 +36,7 @@ def _accepted(backend: str, items: tuple) -> bool:
 
 def compiler_options(choice="auto", backend: str | None = None, *,
                      name: str = "compiler_options") -> dict:
-    """The XLA options jaxconv compiles with: ``"auto"`` is :data:`CPU_EIGEN_CONVOLUTIONS` on
+    """The XLA options jaxconv compiles with: ``"auto"`` is :data:`jaxconv.train.CPU_EIGEN_CONVOLUTIONS` on
     the CPU backend (when this jaxlib accepts it) and nothing elsewhere; ``None`` (or
     ``"default"``) is XLA's defaults; a dict is used as given. ``backend``: the one compiled
     for (default: JAX's default backend); ``name``: the argument named in errors."""
@@ -84,7 +86,7 @@ class _Jitted:
 
 
 def jit(fun=None, /, **jit_kwargs):
-    """``jax.jit`` compiling with jaxconv's XLA options (:func:`compiler_options`): on CPU,
+    """``jax.jit`` compiling with jaxconv's XLA options (:func:`jaxconv.train.compiler_options`): on CPU,
     Eigen convolutions, which run the conv nets here 1.3-1.6x faster than XLA's default
     (README, "Performance"); elsewhere exactly ``jax.jit``.
 

@@ -190,11 +190,15 @@ def Flatten() -> Layer:
     return _stateless("flatten", lambda ops, x: x.reshape(x.shape[0], -1))
 
 
+#: ``relu`` as a layer (no params): ``apply(params, x, ops=...) = ops.relu(x)``.
 Relu = _stateless("relu", lambda ops, x: ops.relu(x))
+#: ``sigmoid`` as a layer (no params).
 Sigmoid = _stateless("sigmoid", lambda ops, x: ops.sigmoid(x))
+#: ``tanh`` as a layer (no params).
 Tanh = _stateless("tanh", lambda ops, x: ops.tanh(x))
 
 
+#: ``silu`` as a layer (no params).
 Silu = _stateless("silu", lambda ops, x: ops.silu(x))
 
 

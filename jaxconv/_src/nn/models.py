@@ -209,7 +209,14 @@ MODELS: dict[str, Callable[..., Model]] = {
 
 
 def get(name: str, num_classes: int = 10) -> Model:
-    """The model called ``name`` (one of :data:`MODELS`) for ``num_classes`` classes."""
+    """The model called ``name`` for ``num_classes`` classes: ``cnn1d``, ``cnn3d``, ``lenet5``,
+    ``logistic``, ``mlp``, ``resnet20``, ``unet`` or ``vgg_small`` (what ``jaxconv train --model``
+    takes).
+
+    Example:
+      >>> get("lenet5", num_classes=10).name
+      'lenet5'
+    """
     if name not in MODELS:
         raise ValueError(f"jaxconv.models: unknown model {name!r}; choose one of "
                          f"{', '.join(sorted(MODELS))}.")

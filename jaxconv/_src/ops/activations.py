@@ -1,5 +1,5 @@
 r"""Element-wise activations: the ``f'(x)`` factor of the delta recursion
-(``docs/derivation.md``, Eq. 21 and 33) lives in each activation's own rule.
+(derivation, Eq. 21 and 33) lives in each activation's own rule.
 
 Every rule is ``delta_in = delta_out * f'(x)``, any shape in, same shape out, and saves the
 smallest residual its derivative can be written in:
@@ -105,7 +105,7 @@ _relu.defvjp(_relu_fwd, _relu_bwd)
 
 
 def relu(x):
-    """Element-wise ``max(x, 0)``; backward ``delta * [x > 0]`` (``docs/derivation.md``,
+    """Element-wise ``max(x, 0)``; backward ``delta * [x > 0]`` (derivation,
     Eq. 22; residual: a boolean mask). NaN propagates, with a zero gradient.
 
     Args:
@@ -156,7 +156,7 @@ _smooth.defvjp(_smooth_fwd, _smooth_bwd)
 
 def sigmoid(x):
     """Element-wise ``1 / (1 + exp(-x))``; backward ``delta * s * (1 - s)``
-    (``docs/derivation.md``, Eq. 23; residual: ``s``, or ``x`` for 16-bit inputs).
+    (derivation, Eq. 23; residual: ``s``, or ``x`` for 16-bit inputs).
 
     Args:
       x: any shape, floating dtype.
@@ -174,7 +174,7 @@ def sigmoid(x):
 
 
 def tanh(x):
-    """Element-wise ``tanh(x)``; backward ``delta * (1 - t^2)`` (``docs/derivation.md``,
+    """Element-wise ``tanh(x)``; backward ``delta * (1 - t^2)`` (derivation,
     Eq. 24; residual: ``t``, or ``x`` for 16-bit inputs).
 
     Args:
@@ -218,7 +218,7 @@ _leaky_relu.defvjp(_leaky_relu_fwd, _leaky_relu_bwd)
 
 def leaky_relu(x, negative_slope=0.01):
     """Element-wise ``x if x > 0 else negative_slope * x``; backward ``delta`` where ``x > 0``,
-    else ``delta * negative_slope`` (``docs/derivation.md``, Eq. 34; residual: a boolean mask).
+    else ``delta * negative_slope`` (derivation, Eq. 34; residual: a boolean mask).
     The slope is the gradient at ``x = 0`` and at NaN, as PyTorch's.
 
     Args:
@@ -320,7 +320,7 @@ _from_input.defvjp(_from_input_fwd, _from_input_bwd)
 
 def elu(x, alpha=1.0):
     """Element-wise ``x if x > 0 else alpha * (exp(x) - 1)``; backward ``delta`` where
-    ``x > 0``, else ``delta * alpha * exp(x)`` (``docs/derivation.md``, Eq. 35; residual: ``x``).
+    ``x > 0``, else ``delta * alpha * exp(x)`` (derivation, Eq. 35; residual: ``x``).
     The gradient at ``x = 0`` is ``alpha``, as PyTorch's; NaN propagates to value and gradient.
 
     Args:
@@ -342,7 +342,7 @@ def elu(x, alpha=1.0):
 
 def gelu(x, approximate="none"):
     """Element-wise ``x * Phi(x)``, ``Phi`` the standard normal CDF; backward
-    ``delta * (Phi(x) + x * phi(x))`` (``docs/derivation.md``, Eq. 36), or PyTorch's tanh
+    ``delta * (Phi(x) + x * phi(x))`` (derivation, Eq. 36), or PyTorch's tanh
     approximation ``x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`` and its derivative (Eq. 37).
     Residual: ``x``.
 
@@ -365,7 +365,7 @@ def gelu(x, approximate="none"):
 
 def silu(x):
     """Element-wise ``x * sigmoid(x)`` (the swish); backward ``delta * s * (1 + x * (1 - s))``,
-    ``s = sigmoid(x)`` (``docs/derivation.md``, Eq. 38; residual: ``x``).
+    ``s = sigmoid(x)`` (derivation, Eq. 38; residual: ``x``).
 
     Args:
       x: any shape, floating dtype.
@@ -385,7 +385,7 @@ def silu(x):
 def softplus(x, beta=1.0, threshold=20.0):
     """Element-wise ``log(1 + exp(beta * x)) / beta``, and ``x`` where ``beta * x > threshold``
     (as PyTorch); backward ``delta * sigmoid(beta * x)``, and ``delta`` where the identity holds
-    (``docs/derivation.md``, Eq. 39; residual: ``x``). Evaluated stably: no overflow for any
+    (derivation, Eq. 39; residual: ``x``). Evaluated stably: no overflow for any
     ``threshold``.
 
     Args:
@@ -473,7 +473,7 @@ def _axis(op, axis, x) -> int:
 def softmax(x, axis=-1):
     """``exp(x) / sum(exp(x))`` along ``axis`` (computed as ``exp(x - max)``, so large logits
     do not overflow); backward ``y * (delta - sum(delta * y, axis))``
-    (``docs/derivation.md``, Eq. 40; residual: ``y``, or ``x`` for 16-bit inputs).
+    (derivation, Eq. 40; residual: ``y``, or ``x`` for 16-bit inputs).
 
     Args:
       x: any shape, floating dtype.
@@ -497,7 +497,7 @@ def softmax(x, axis=-1):
 def log_softmax(x, axis=-1):
     """``x - log(sum(exp(x)))`` along ``axis`` (computed as ``x - max - log(sum(exp(x - max)))``,
     finite for logits of any size); backward ``delta - exp(y) * sum(delta, axis)``
-    (``docs/derivation.md``, Eq. 41; residual: ``y``, or ``x`` for 16-bit inputs).
+    (derivation, Eq. 41; residual: ``y``, or ``x`` for 16-bit inputs).
 
     Args:
       x: any shape, floating dtype.

@@ -10,7 +10,7 @@ largest bin; slots past a smaller bin's end hold ``0`` (average) or ``-inf`` (ma
 
 * average: ``y[o] = (1/m[o]) sum_k x_bin[o, k]``; backward, each element receives
   ``delta[o] / m[o]`` from every bin that contains it (the ``1/m`` spread of
-  ``docs/derivation.md``, Eq. 16 and 20);
+  derivation, Eq. 16 and 20);
 * max: ``y[o] = max_k x_bin[o, k]``, the winner's slot ``idx[o]`` kept (first maximum on ties, the
   last NaN if any, as PyTorch); backward, ``delta[o]`` goes to that element only.
 
@@ -188,7 +188,7 @@ def adaptive_bins(op, x, output_size) -> Bins:
 
 def adaptive_avg_pool(x, output_size):
     """Adaptive average pooling (PyTorch's bins); the backward spreads ``delta / m`` over each
-    bin (``docs/derivation.md``, Eq. 19-20).
+    bin (derivation, Eq. 19-20).
 
     Args:
       x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
@@ -207,7 +207,7 @@ def adaptive_avg_pool(x, output_size):
 
 def adaptive_max_pool(x, output_size):
     """Adaptive max pooling (PyTorch's bins and tie/NaN rules); the backward routes each delta
-    to its bin's winner (``docs/derivation.md``, Eq. 19-20).
+    to its bin's winner (derivation, Eq. 19-20).
 
     Args:
       x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
@@ -226,7 +226,7 @@ def adaptive_max_pool(x, output_size):
 
 def global_avg_pool(x):
     """Global average pooling: ``(N, C, *L) -> (N, C)``, the mean over every position
-    (``docs/derivation.md``, Eq. 19-20 with one bin).
+    (derivation, Eq. 19-20 with one bin).
 
     Args:
       x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.
@@ -244,7 +244,7 @@ def global_avg_pool(x):
 
 def global_max_pool(x):
     """Global max pooling: ``(N, C, *L) -> (N, C)``, the maximum over every position (first
-    maximum on ties, last NaN, as PyTorch; ``docs/derivation.md``, Eq. 19-20 with one bin).
+    maximum on ties, last NaN, as PyTorch; derivation, Eq. 19-20 with one bin).
 
     Args:
       x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.

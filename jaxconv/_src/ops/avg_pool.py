@@ -10,7 +10,7 @@ where ``m[o]`` is the window size ``prod(window)`` (``count_include_pad=True``: 
 counts, the ceil-mode overhang does not, as PyTorch), the number of real elements in the window
 (``count_include_pad=False``), or ``divisor_override``.
 
-Backward (``docs/derivation.md``, Eq. 16): each delta spread over its window, ``1/m`` per
+Backward (derivation, Eq. 16): each delta spread over its window, ``1/m`` per
 element::
 
     dE/dx[n, c, p] = sum_{o, t : o*s + t - lo = p} delta[n, c, o] / m[o]
@@ -105,7 +105,7 @@ def avg_pool(x, window, stride=None, padding="VALID", ceil_mode=False, count_inc
     .. math::
         y[n, c, o] = \frac{1}{m[o]} \sum_{t} x_{pad}[n, c, o s + t]
 
-    (``docs/derivation.md``, Eq. 15-16.)
+    (derivation, Eq. 15-16.)
 
     Args:
       x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.

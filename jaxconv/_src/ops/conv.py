@@ -5,7 +5,7 @@ Shapes (channels first): input ``x`` is ``(N, C, *S)``, kernel ``w`` is
 and ``O`` hold one size per spatial axis (1, 2 or 3 axes). Written below for one spatial axis; every
 axis behaves the same way.
 
-Forward (``docs/derivation.md``, Eq. 1; stride ``s``, dilation ``r``, zero padding ``(lo, hi)``)::
+Forward (derivation, Eq. 1; stride ``s``, dilation ``r``, zero padding ``(lo, hi)``)::
 
     y[n, d, i] = sum_c sum_m w[d, c, m] * x_pad[n, c, i*s + m*r] + b[d]
     O = (S + lo + hi - ((K - 1)*r + 1)) // s + 1
@@ -408,15 +408,17 @@ def conv_config(x, w, b, stride, padding, dilation, groups, flip, padding_mode="
     n = _args.check_conv_arrays(op, x, w, b, "(D, C // groups, *kernel)")
     _args.check_groups(op, groups)
     c, d = x.shape[1], w.shape[0]
+    hint = _args.channels_last_hint(x, w.shape[1] * groups)
     if c % groups:
         raise ValueError(f"jaxconv.{op}: `in_channels` (={c}, x.shape[1]) must be divisible by "
-                         f"`groups` (={groups}).")
+                         f"`groups` (={groups}).{hint}")
     if d % groups:
         raise ValueError(f"jaxconv.{op}: `out_channels` (={d}, w.shape[0]) must be divisible by "
                          f"`groups` (={groups}).")
     if w.shape[1] * groups != c:
         raise ValueError(f"jaxconv.{op}: `w` has {w.shape[1]} input channels per group but `x` has "
-                         f"{c} channels and groups={groups}; expected w.shape[1] == {c // groups}.")
+                         f"{c} channels and groups={groups}; expected w.shape[1] == {c // groups}."
+                         f"{hint}")
     if b is not None and tuple(b.shape) != (d,):
         raise ValueError(f"jaxconv.{op}: `b` must have shape ({d},) (one per output channel); "
                          f"got {tuple(b.shape)}.")
@@ -453,7 +455,7 @@ def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=
     .. math::
         y[n, d, i] = \sum_c \sum_m w[d, c, m] \, x_{pad}[n, c, i s + m r] + b[d]
 
-    (``docs/derivation.md``, Eq. 1). The backward pass is hand-written: the weight gradient is
+    (derivation, Eq. 1). The backward pass is hand-written: the weight gradient is
     the correlation of the input with the deltas (Eq. 4) and the input gradient the full
     convolution of the stride-dilated deltas with the 180-degree-rotated kernel (Eq. 5-6); see
     the module docstring for the derivation.

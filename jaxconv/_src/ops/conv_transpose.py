@@ -9,7 +9,7 @@ with, per axis, stride ``s``, padding ``p``, output padding ``q`` and dilation `
 ``conv_transpose(x, w)`` is the transpose of the convolution ``c(u) = conv(u, w)`` that maps
 ``(N, C_out, *L_out)`` to ``(N, C_in, *L)`` with the same stride, dilation and groups and padding
 ``(p, p - q)``: exactly what the convolution's backward pass computes for its input
-(``docs/derivation.md``, Eq. 5-6, the stride-dilated deltas fully convolved with the rotated
+(derivation, Eq. 5-6, the stride-dilated deltas fully convolved with the rotated
 kernel; Eq. 9). So the three formulas of :mod:`jaxconv._src.ops.conv` serve again, with the roles
 swapped, and the code is shared, not copied:
 
@@ -101,7 +101,8 @@ def conv_transpose_config(x, w, b, stride, padding, output_padding, dilation,
     c_in = x.shape[1]
     if w.shape[0] != c_in:
         raise ValueError(f"jaxconv.{op}: `w` must have x.shape[1] = {c_in} rows (C_in, "
-                         f"C_out // groups, *kernel) as in PyTorch; got {tuple(w.shape)}.")
+                         f"C_out // groups, *kernel) as in PyTorch; got {tuple(w.shape)}."
+                         f"{_args.channels_last_hint(x, w.shape[0])}")
     if c_in % groups:
         raise ValueError(f"jaxconv.{op}: `in_channels` (={c_in}) must be divisible by `groups` "
                          f"(={groups}).")
@@ -144,7 +145,7 @@ def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilat
     .. math::
         y[n, o, p] = \sum_{c} \sum_{i, m \,:\, p = i s + m r - lo} x[n, c, i] \, w[c, o, m] + b[o]
 
-    The forward pass is the convolution's input-gradient formula (``docs/derivation.md``,
+    The forward pass is the convolution's input-gradient formula (derivation,
     Eq. 9, i.e. Eq. 5-6 run forward); the backward reuses the convolution's forward and
     weight-gradient formulas (Eq. 10); see the module docstring.
 

@@ -1,4 +1,4 @@
-r"""Dense (fully connected) layer with the MLP delta rule (``docs/derivation.md``, Eq. 25-26).
+r"""Dense (fully connected) layer with the MLP delta rule (derivation, Eq. 25-26).
 
 Shapes: ``x`` (the layer input ``a^{l-1}``) is ``(N, I)``, ``w`` is ``(I, J)``, ``b`` is ``(J,)``,
 ``z`` and ``delta = dE/dz`` are ``(N, J)``.
@@ -105,7 +105,7 @@ def dense(x, w, b=None, *, precision=None):
         \frac{\partial E}{\partial w} = x^T \delta, \quad
         \frac{\partial E}{\partial b} = \textstyle\sum_n \delta_n
 
-    (``docs/derivation.md``, Eq. 25-26.)
+    (derivation, Eq. 25-26.)
 
     Args:
       x: ``(N, in_features)``, floating dtype.

@@ -63,7 +63,7 @@ def _check_key(key) -> None:
 def dropout(x, rate, key):
     """Inverted dropout: zero each element with probability ``rate``, scale the rest by
     ``1 / (1 - rate)``; the backward pass applies the same mask and scale
-    (``docs/derivation.md``, Eq. 27).
+    (derivation, Eq. 27).
 
     Args:
       x: any shape, floating dtype.

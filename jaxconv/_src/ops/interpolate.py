@@ -7,7 +7,7 @@ Shapes: ``x`` is ``(N, C, *S)`` with 1-3 spatial axes, the output ``y`` and the 
 Every mode is separable: one axis at a time, output ``o`` of that axis reads ``T`` input
 positions ``i_t(o)`` with weights ``w_t(o)`` (``T = 1``, ``w = 1`` for the nearest modes;
 ``T = 2``, ``w = (1 - lambda, lambda)`` for linear), from the source coordinate of
-``docs/derivation.md``, Eq. 47 (``r = 1 / scale_factor`` when a factor is given, else
+derivation, Eq. 47 (``r = 1 / scale_factor`` when a factor is given, else
 ``S / O``; ``(S - 1) / (O - 1)`` with ``align_corners``), rounded by Eq. 48 (nearest) or split
 into two neighbours by Eq. 49 (linear)::
 
@@ -307,7 +307,7 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
     .. math::
         y[n, c, o] = \sum_{t} \Big(\prod_a w_a(o_a, t_a)\Big) \, x[n, c, i(o, t)]
 
-    (``docs/derivation.md``, Eq. 47-50): the source coordinate of each output (Eq. 47), rounded
+    (derivation, Eq. 47-50): the source coordinate of each output (Eq. 47), rounded
     down for the nearest modes (Eq. 48) or split between two neighbours for linear (Eq. 49); the
     gradient sums, for each input position, the deltas of the outputs that read it (Eq. 50).
 

@@ -1,6 +1,6 @@
 r"""Losses, each with its hand-written gradient.
 
-MSE (``docs/derivation.md``, Eq. 28), ``y`` and ``t`` of any one shape ``(*S)``::
+MSE (derivation, Eq. 28), ``y`` and ``t`` of any one shape ``(*S)``::
 
     E = 1/2 sum_p (t_p - y_p)^2                     reduction="sum" (Eq. 28 literally)
     E = 1/(2P) sum_p (t_p - y_p)^2                  reduction="mean", P = number of elements
@@ -120,7 +120,7 @@ def _elementwise_loss(op, y, t, reduction, names=("y", "t"), hint="reshape one o
 
 
 def mse(y, t, reduction="sum"):
-    r"""Squared error :math:`E = \tfrac12 \sum_p (t_p - y_p)^2` (``docs/derivation.md``, Eq. 28).
+    r"""Squared error :math:`E = \tfrac12 \sum_p (t_p - y_p)^2` (derivation, Eq. 28).
 
     Backward ``dE/dy = y - t`` (divided by the element count for ``"mean"``).
 
@@ -150,7 +150,7 @@ def huber(y, t, reduction="mean", *, delta=1.0):
              \delta (|d| - \tfrac12 \delta) & \text{else} \end{cases}, \quad
         \frac{\partial E}{\partial y} = \mathrm{clip}(d, -\delta, \delta), \quad d = y - t
 
-    (``docs/derivation.md``, Eq. 29.)
+    (derivation, Eq. 29.)
 
     Args:
       y: predictions, any shape, floating dtype.
@@ -339,7 +339,7 @@ def xent_config(logits, labels, reduction, label_smoothing=0.0, ignore_index=Non
 
 def softmax_cross_entropy(logits, labels, reduction="mean", *, label_smoothing=0.0,
                           ignore_index=None, weights=None):
-    r"""Softmax cross-entropy, numerically stable for large logits (``docs/derivation.md``,
+    r"""Softmax cross-entropy, numerically stable for large logits (derivation,
     Eq. 30-31).
 
     .. math::
@@ -416,7 +416,7 @@ def sigmoid_binary_cross_entropy(logits, targets, reduction="mean"):
         E = \max(z, 0) - z t + \log(1 + e^{-|z|}), \qquad
         \frac{\partial E}{\partial z} = \sigma(z) - t
 
-    (``docs/derivation.md``, Eq. 32.)
+    (derivation, Eq. 32.)
 
     Args:
       logits: any shape, floating dtype.

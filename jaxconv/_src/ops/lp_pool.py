@@ -1,4 +1,4 @@
-r"""Lp-norm pooling (L2 pooling for ``p = 2``; ``docs/derivation.md``, Eq. 17-18).
+r"""Lp-norm pooling (L2 pooling for ``p = 2``; derivation, Eq. 17-18).
 
 Shapes: ``x`` is ``(N, C, *L)``, the output ``y`` and the deltas are ``(N, C, *O)``.
 
@@ -120,7 +120,7 @@ def lp_pool(x, window, p=2.0, stride=None, padding="VALID", ceil_mode=False):
         y[n, c, o] = \Big(\sum_t |x_{pad}[n, c, o s + t]|^p\Big)^{1/p}, \qquad
         \frac{\partial E}{\partial x} = \delta \, \frac{x |x|^{p-2}}{y^{p-1}}
 
-    (``docs/derivation.md``, Eq. 17-18), with a zero gradient where ``y = 0``.
+    (derivation, Eq. 17-18), with a zero gradient where ``y = 0``.
 
     Args:
       x: ``(N, C, *L)`` with 1, 2 or 3 spatial axes, floating dtype.

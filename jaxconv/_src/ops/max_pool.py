@@ -3,7 +3,7 @@ r"""Max pooling: the forward pass remembers the winning unit, the backward pass 
 Shapes: ``x`` is ``(N, C, *L)``, the output ``y`` and the deltas are ``(N, C, *O)``; a window has
 ``K = prod(window)`` taps in row-major order (see :mod:`jaxconv._windows`).
 
-Forward (``docs/derivation.md``, Eq. 11): the pass keeps the index of the winning unit of
+Forward (derivation, Eq. 11): the pass keeps the index of the winning unit of
 each window::
 
     y[n, c, o]   = max_t   x_pad[n, c, o*s + t*d]
@@ -203,7 +203,7 @@ def max_pool(x, window, stride=None, padding="VALID", ceil_mode=False, *, dilati
     .. math::
         y[n, c, o] = \max_{t} x_{pad}[n, c, o s + t d]
 
-    (``docs/derivation.md``, Eq. 11-12.) Ties go to the first maximum in row-major window
+    (derivation, Eq. 11-12.) Ties go to the first maximum in row-major window
     order; NaN propagates (the delta goes to the last NaN in the window), as in PyTorch. The
     hand-written backward keeps only the winner's tap index (int8) as residual; see the module
     docstring.
@@ -217,7 +217,7 @@ def max_pool(x, window, stride=None, padding="VALID", ceil_mode=False, *, dilati
       ceil_mode: round the output size up (PyTorch rule).
       dilation: spacing between window taps; int or one per axis.
       return_indices: also return PyTorch-style flat indices of the winners (int32), the
-        input of :func:`max_unpool`.
+        input of :func:`jaxconv.max_unpool`.
       ties: ``"first"`` (PyTorch) gives each delta to the first maximum; ``"split"`` shares
         it equally among all tied maxima (Eq. 13; residual: a bitmask of the winners).
 

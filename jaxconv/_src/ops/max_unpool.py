@@ -2,7 +2,7 @@ r"""Max unpooling: the partial inverse of ``max_pool(..., return_indices=True)``
 
 Shapes: ``x`` (the pooled values) and ``indices`` are ``(N, C, *O)``; the output is ``(N, C, *L)``.
 
-Forward (``docs/derivation.md``, Eq. 14): a zero plane per ``(n, c)`` with each value written at
+Forward (derivation, Eq. 14): a zero plane per ``(n, c)`` with each value written at
 its flat index; where several values share an index the last one in flat order is kept, and
 indices outside the plane write nothing::
 
@@ -120,9 +120,9 @@ def unpool_config(x, indices, window, stride, padding, output_size):
 
 
 def max_unpool(x, indices, window, stride=None, padding=0, output_size=None):
-    """Partial inverse of :func:`max_pool`: each value of ``x`` put back at its flat index
+    """Partial inverse of :func:`jaxconv.max_pool`: each value of ``x`` put back at its flat index
     (from ``max_pool(..., return_indices=True)``), zeros elsewhere, as PyTorch's
-    (``docs/derivation.md``, Eq. 14).
+    (derivation, Eq. 14).
 
     Where several values carry the same index (overlapping windows with a shared winner),
     the last one in flat order is kept, as on PyTorch's CPU; indices outside the plane

@@ -1,7 +1,7 @@
 r"""Batch, layer and group normalisation: one forward, one backward, three reductions.
 
 All three normalise ``x`` over a set of axes ``R`` and apply a per-feature affine map
-(``docs/derivation.md``, Eq. 42)::
+(derivation, Eq. 42)::
 
     mu = mean_R(x),   var = mean_R((x - mu)^2),   sigma = sqrt(var + eps)
     x_hat = (x - mu) / sigma,   y = scale * x_hat + bias
@@ -226,14 +226,15 @@ def _check_eps(op, eps) -> float:
                               hint="the usual value is 1e-5")
 
 
-def _check_param(op: str, name: str, value, shape, what: str):
+def _check_param(op: str, name: str, value, shape, what: str, x=None):
     if value is None:
         return None
     value = _args.as_float_array(op, name, value)
     if tuple(value.shape) != tuple(shape):
+        hint = "" if x is None or value.ndim != 1 else _args.channels_last_hint(x, value.shape[0])
         raise ValueError(f"jaxconv.{op}: `{name}` must have shape {tuple(shape)} ({what}); got "
                          f"shape {tuple(value.shape)}. Pass one value per {what.split()[-1]}, "
-                         "or None.")
+                         f"or None.{hint}")
     return value
 
 
@@ -259,10 +260,10 @@ def batch_norm_config(x, scale, bias, mean, var, training, momentum, eps, axis_n
     _args.check_number(op, "momentum", momentum, low=0, high=1)
     eps = _check_eps(op, eps)
     c = x.shape[1]
-    scale = _check_param(op, "scale", scale, (c,), "the channels C")
-    bias = _check_param(op, "bias", bias, (c,), "the channels C")
-    mean = _check_param(op, "mean", mean, (c,), "the running mean per channel C")
-    var = _check_param(op, "var", var, (c,), "the running variance per channel C")
+    scale = _check_param(op, "scale", scale, (c,), "the channels C", x)
+    bias = _check_param(op, "bias", bias, (c,), "the channels C", x)
+    mean = _check_param(op, "mean", mean, (c,), "the running mean per channel C", x)
+    var = _check_param(op, "var", var, (c,), "the running variance per channel C", x)
     if (mean is None) != (var is None):
         raise ValueError(f"jaxconv.{op}: pass both running statistics `mean` and `var`, or "
                          f"neither (training only); got mean={'None' if mean is None else 'array'}"
@@ -282,7 +283,7 @@ def batch_norm(x, scale, bias, mean, var, *, training, momentum=0.1, eps=1e-5, a
     """Batch normalisation (Ioffe & Szegedy), PyTorch's ``F.batch_norm``.
 
     ``training=True``: normalises each channel with the batch mean and biased variance over
-    ``N`` and the spatial axes (``docs/derivation.md``, Eq. 42) and returns the running
+    ``N`` and the spatial axes (derivation, Eq. 42) and returns the running
     statistics updated as PyTorch does (Eq. 45): ``(1 - momentum) * mean + momentum *
     batch_mean``, the variance with the unbiased batch variance. Backward Eq. 43-44.
     ``training=False``: normalises with ``mean`` and ``var`` and returns them unchanged;
@@ -353,7 +354,7 @@ def layer_norm_config(x, scale, bias, num_axes, eps):
 def layer_norm(x, scale=None, bias=None, *, num_axes=1, eps=1e-5):
     """Layer normalisation (Ba et al.): PyTorch's ``F.layer_norm(x, x.shape[-num_axes:], scale,
     bias, eps)``. Each leading index is normalised over the last ``num_axes`` axes
-    (``docs/derivation.md``, Eq. 42); backward Eq. 43-44.
+    (derivation, Eq. 42); backward Eq. 43-44.
 
     Args:
       x: any shape with at least ``num_axes`` axes, floating dtype.
@@ -383,8 +384,8 @@ def group_norm_config(x, num_groups, scale, bias, eps):
                          f"C (={c}, input shape {tuple(x.shape)}); choose a divisor of {c} "
                          "(num_groups=C is instance norm).")
     eps = _check_eps(op, eps)
-    scale = _check_param(op, "scale", scale, (c,), "the channels C")
-    bias = _check_param(op, "bias", bias, (c,), "the channels C")
+    scale = _check_param(op, "scale", scale, (c,), "the channels C", x)
+    bias = _check_param(op, "bias", bias, (c,), "the channels C", x)
     n, g, s = x.shape[0], num_groups, tuple(x.shape[2:])
     view = (n, g, c // g) + s
     cfg = NormConfig(view, tuple(range(2, len(view))), (1, g, c // g) + (1,) * len(s), eps, None)
@@ -394,7 +395,7 @@ def group_norm_config(x, num_groups, scale, bias, eps):
 def group_norm(x, num_groups, scale=None, bias=None, *, eps=1e-5):
     """Group normalisation (Wu & He): PyTorch's ``F.group_norm``. Each example's channels are
     split into ``num_groups`` groups, each normalised over its ``C / num_groups`` channels and
-    the spatial axes (``docs/derivation.md``, Eq. 42); ``num_groups = C`` is instance norm,
+    the spatial axes (derivation, Eq. 42); ``num_groups = C`` is instance norm,
     ``num_groups = 1`` layer norm over ``(C, *S)`` with per-channel affine. Backward Eq. 43-44.
 
     Args:

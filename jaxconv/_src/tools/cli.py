@@ -1,4 +1,4 @@
-"""The ``jaxconv`` command: ``train``, ``check``, ``bench``.
+"""The ``jaxconv`` command: ``train``, ``check``, ``bench``, ``derivation``, ``--version``.
 
 ``jaxconv train`` with no options trains the MNIST-1D paper's CNN on MNIST-1D (generated offline)
 through the hand-written rules and prints the test accuracy. Each dataset has a default recipe
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 # Default recipe per dataset; command-line options override single entries.
@@ -26,8 +27,40 @@ RECIPES = {
 }
 
 
+def _recipe_default(key: str) -> str:
+    """``(default: the dataset's recipe: mnist1d 150, digits 40, ...)`` for one recipe entry."""
+    return ("(default: the dataset's recipe: "
+            + ", ".join(f"{name} {recipe[key]}" for name, recipe in RECIPES.items()) + ")")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default after its help, unless the help already says it or there is
+    none to show (``None``, ``False``)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
+                and "default" not in text):
+            text += " (default: %(default)s)"
+        return text
+
+
+def plain(text: str) -> str:
+    """``text`` without reStructuredText markup (``code``, :func:`name`), for a terminal."""
+    text = re.sub(r":[a-z]+:`~?([^`]*)`", r"\1", text)
+    return re.sub(r"``([^`]*)``", r"\1", text)
+
+
 class Parser(argparse.ArgumentParser):
-    """An argument parser whose errors are one line on stderr (no usage block), exit code 2."""
+    """An argument parser whose errors are one line on stderr (no usage block), exit code 2,
+    whose help shows every default and no markup."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def format_help(self):
+        return plain(super().format_help())
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -50,16 +83,22 @@ def _number(kind, low, low_open=False):
     return parse
 
 
+def _augment_spec(spec: str) -> str:
+    """An argparse type: ``"none"`` or ``"shift:K"`` with an integer ``K >= 0``, checked while
+    parsing (the augmentation is built later, from the checked text)."""
+    name, _, arg = spec.partition(":")
+    if spec == "none" or (name == "shift" and arg.isdigit()):
+        return spec
+    raise argparse.ArgumentTypeError(f"expected 'none' or 'shift:K' with an integer K >= 0 "
+                                     f"(e.g. shift:3), got {spec!r}")
+
+
 def _augmentation(spec: str):
-    """``"none"`` or ``"shift:K"`` (random shifts of up to K samples along the last axis)."""
+    """The augmentation of a checked ``--augment`` value (None for ``"none"``)."""
     from jaxconv._src.training import data
     if spec == "none":
         return None
-    name, _, arg = spec.partition(":")
-    if name == "shift" and arg.isdigit():
-        return data.random_shift(int(arg))
-    raise ValueError(f"jaxconv train: `--augment` (={spec!r}) must be 'none' or 'shift:K' with an "
-                     "integer K, e.g. shift:3.")
+    return data.random_shift(int(spec.partition(":")[2]))
 
 
 def train_main(argv=None) -> int:
@@ -72,20 +111,28 @@ def train_main(argv=None) -> int:
                         help="dataset (default: mnist1d, generated offline)")
     parser.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, "
                         "fashion-mnist)")
-    parser.add_argument("--model", choices=sorted(models.MODELS), help="model (default: the "
-                        "dataset's recipe: cnn1d for mnist1d, lenet5 for images)")
-    parser.add_argument("--epochs", type=_number(int, 1))
-    parser.add_argument("--batch-size", type=_number(int, 1))
-    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
-    parser.add_argument("--lr", type=_number(float, 0, low_open=True), help="learning rate")
-    parser.add_argument("--schedule", choices=("constant", "cosine", "warmup_cosine"))
+    parser.add_argument("--model", choices=sorted(models.MODELS),
+                        help="model " + _recipe_default("model"))
+    parser.add_argument("--epochs", type=_number(int, 1),
+                        help="passes over the training set " + _recipe_default("epochs"))
+    parser.add_argument("--batch-size", type=_number(int, 1),
+                        help="examples per step, over all devices " + _recipe_default("batch_size"))
+    parser.add_argument("--optimizer", choices=("sgd", "adam", "adamw"),
+                        help="optax optimizer " + _recipe_default("optimizer"))
+    parser.add_argument("--lr", type=_number(float, 0, low_open=True),
+                        help="peak learning rate " + _recipe_default("lr"))
+    parser.add_argument("--schedule", choices=("constant", "cosine", "warmup_cosine"),
+                        help="learning-rate schedule over the run " + _recipe_default("schedule"))
     parser.add_argument("--weight-decay", type=_number(float, 0),
-                        help="adamw's decoupled weight decay")
+                        help="adamw's decoupled weight decay; sgd and adam take none "
+                             + _recipe_default("weight_decay"))
     parser.add_argument("--momentum", type=_number(float, 0), default=0.9,
                         help="sgd momentum (0: plain)")
-    parser.add_argument("--augment", help="none, or shift:K (random shifts of up to K samples "
-                        "along the last axis; the mnist1d recipe uses shift:3)")
-    parser.add_argument("--seed", type=_number(int, 0), default=0)
+    parser.add_argument("--augment", type=_augment_spec,
+                        help="none, or shift:K (random shifts of up to K samples along the last "
+                             "axis) " + _recipe_default("augment"))
+    parser.add_argument("--seed", type=_number(int, 0), default=0,
+                        help="seed of the initial params, the batch order and the augmentation")
     parser.add_argument("--ops", choices=("vjp", "autodiff"), default="vjp",
                         help="vjp: hand-written rules (default); autodiff: jax.grad's")
     parser.add_argument("--out", default=None, help="run directory: metrics.jsonl, "
@@ -142,6 +189,9 @@ def train_main(argv=None) -> int:
               flush=True)
         xla = "default" if args.xla_defaults else "auto"
         import jax
+        if args.devices is not None and args.devices > jax.device_count():
+            parser.error(f"--devices {args.devices}: only {jax.device_count()} device(s) are "
+                         "visible; pass at most that many, or leave --devices out for all")
         say(f"jaxconv train: {jax.device_count() if args.devices is None else args.devices} "
             f"device(s) in {jax.process_count()} process(es), model parallel "
             f"{args.model_parallel}", flush=True)
@@ -171,15 +221,23 @@ _COMMANDS = {
               "verify every hand-written rule against jax.grad and finite differences"),
     "bench": ("jaxconv._src.tools.bench",
               "time the hand-written rules against jax.grad (and PyTorch)"),
+    "derivation": ("jaxconv._src.tools.derivation",
+                   "print the derivation of the rules (the equations docstrings cite)"),
 }
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        from jaxconv import __version__
+        print(f"jaxconv {__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: jaxconv {" + ",".join(_COMMANDS) + "} [options]\n")
+        print("usage: jaxconv {" + ",".join(_COMMANDS) + "} [options]\n       jaxconv --version"
+              "\n")
         for name, (_, text) in _COMMANDS.items():
-            print(f"  {name:<7} {text}")
+            print(f"  {name:<10} {text}")
+        print("\n'jaxconv COMMAND --help' describes each command's options.")
         return 0 if argv else 2
     name, rest = argv[0], argv[1:]
     if name not in _COMMANDS:

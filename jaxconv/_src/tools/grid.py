@@ -330,7 +330,7 @@ def _valid(case: Case) -> bool:
 
 def _interpolate_cases():
     """Every mode and rank, align_corners both ways, size and integer / non-integer factors,
-    up and down (PyTorch's rules: ``docs/derivation.md``, Eq. 47-49)."""
+    up and down (PyTorch's rules: derivation, Eq. 47-49)."""
     s1, s2, s3 = (2, 3, 7), (2, 3, 5, 4), (2, 2, 3, 4, 3)
     lin, ac = ("mode", "linear"), ("align_corners", True)
     return [Case("interpolate", (s,), opts) for s, opts in [

@@ -18,7 +18,7 @@ verifies jaxconv's own rules (``jaxconv check``, ``tests/``), offered for users'
   table cells.
 * :func:`cases`: the product of options as readable, pytest-ready parametrisations.
 
-Tolerances (:data:`TOLERANCE`) are those of ``jaxconv check``. The 16-bit rule
+Tolerances (:data:`jaxconv.testing.TOLERANCE`) are those of ``jaxconv check``. The 16-bit rule
 (:func:`no_worse`): ``err(fn) <= 1.5 err(reference) + eps / 8``, both errors relative to the
 largest entry of the float64 gradient (a 16-bit directional derivative can cancel to nothing,
 so finite differences say little there).
@@ -36,9 +36,10 @@ import jax.numpy as jnp
 import numpy as np
 
 DTYPES = ("float64", "float32", "bfloat16", "float16")
+#: The transforms :func:`jaxconv.testing.check_vjp` can run the gradients under.
 TRANSFORMS = ("eager", "jit", "vmap")
-# (vs the reference rel, vs finite differences rel) per dtype; None: judged against the float64
-# gradient instead (16-bit), by :func:`no_worse`
+#: ``(vs the reference rel, vs finite differences rel)`` per dtype; ``None``: judged against
+#: the float64 gradient instead (16-bit), by :func:`jaxconv.testing.no_worse`.
 TOLERANCE = {"float64": (1e-12, 1e-6), "float32": (1e-5, 1e-4),
              "float16": (None, None), "bfloat16": (None, None)}
 SLACK = 1.5          # 16-bit: fn's error may be 1.5x the reference's, plus eps / 8
@@ -331,7 +332,7 @@ def gradient_errors(ours, theirs, exact, fd=(0.0, 0.0)) -> GradientErrors:
 
 
 def verdicts(errors: GradientErrors, dtype) -> list[str]:
-    """What is outside :data:`TOLERANCE`, one line each; empty if nothing."""
+    """What is outside :data:`jaxconv.testing.TOLERANCE`, one line each; empty if nothing."""
     ad_tol, fd_tol = TOLERANCE[dtype]
     out = []
     if ad_tol is not None and errors.ad_rel > ad_tol:

@@ -24,7 +24,9 @@ import zipfile
 import jax
 import numpy as np
 
+#: The format name a checkpoint's metadata holds; :func:`jaxconv.checkpoint.load` refuses others.
 FORMAT = "jaxconv-checkpoint"
+#: The checkpoint format version this jaxconv writes and reads.
 FORMAT_VERSION = 1
 _META = "__meta__"
 

@@ -15,7 +15,7 @@ name                    source
 ``synthetic``           a small generated set (noisy class templates) for tests and smoke runs
 ======================  =======================================================================
 
-``mnist1d`` and ``digits`` need the ``data`` extra (``pip install -e ".[data]"``).
+``mnist1d`` and ``digits`` need the ``data`` extra (``pip install "jaxconv[data]"``).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ class Dataset(NamedTuple):
 
 def _need(package: str, extra: str = "data"):
     raise ImportError(f"jaxconv.data: this dataset needs the `{package}` package; install the "
-                      f"extra with pip install -e \".[{extra}]\" (or pip install {package}).")
+                      f"extra with pip install \"jaxconv[{extra}]\" (in a checkout: pip install "
+                      f"-e \".[{extra}]\"; or pip install {package}).")
 
 
 def mnist1d() -> Dataset:
@@ -210,11 +211,12 @@ def random_shift(max_shift: int):
     return shift
 
 
+#: The data-set names :func:`jaxconv.data.load` and ``jaxconv train --data`` take.
 DATASETS = ("mnist1d", "digits", "mnist", "fashion-mnist", "synthetic")
 
 
 def load(name: str, *, data_dir=None) -> Dataset:
-    """Load dataset ``name`` (one of :data:`DATASETS`) as ``(x_train, y_train, x_test, y_test)``."""
+    """Load dataset ``name`` (one of :data:`jaxconv.data.DATASETS`) as ``(x_train, y_train, x_test, y_test)``."""
     if name == "mnist1d":
         return mnist1d()
     if name == "digits":

@@ -101,6 +101,9 @@ def param_sharding(path, leaf, layout: Layout) -> NamedSharding:
 
 
 def state_shardings(state, layout: Layout):
+    """The sharding of each leaf of a train state (params, optimizer state) on ``layout``'s
+    mesh: conv/dense kernels split by output channel along ``model`` when it has more than
+    one device, everything else replicated."""
     return jax.tree_util.tree_map_with_path(lambda p, v: param_sharding(p, v, layout), state)
 
 

@@ -43,7 +43,9 @@ from jaxconv._src.training import checkpoint as ckpt
 from jaxconv._src.training import distributed as dist
 from jaxconv._src.training.data import Dataset
 
+#: The optimizer names :func:`jaxconv.train.make_optimizer` and ``fit`` take.
 OPTIMIZERS = ("sgd", "adam", "adamw")
+#: The learning-rate schedules :func:`jaxconv.train.make_optimizer` and ``fit`` take.
 SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
 
@@ -224,8 +226,16 @@ def _progress(total, desc, enabled):
 
 
 def versions() -> dict:
+    """The versions a run depends on: ``{"jax", "jaxlib", "optax", "python", "backend", ...}``
+    (``summary.json`` records them).
+
+    Example:
+      >>> sorted(versions())
+      ['backend', 'devices', 'jax', 'jaxconv', 'jaxlib', 'optax', 'python']
+    """
     import jaxlib
-    return {"jax": jax.__version__, "jaxlib": jaxlib.__version__, "optax": optax.__version__,
+    return {"jaxconv": jaxconv.__version__, "jax": jax.__version__, "jaxlib": jaxlib.__version__,
+            "optax": optax.__version__,
             "python": platform.python_version(), "backend": jax.default_backend(),
             "devices": [str(d) for d in jax.devices()]}
 
@@ -439,6 +449,13 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
 
 
 def summary_line(history: list[dict]) -> str:
+    """The last line ``jaxconv train`` prints, from ``fit``'s history (one dict per epoch).
+
+    Example:
+      >>> summary_line([{"epoch": 0, "test_accuracy": 0.5, "test_loss": 1.0, "train_loss": 2.0,
+      ...                "seconds": 1.5}])
+      'test accuracy 0.5000, test loss 1.0000, train loss 2.0000 after 1 epochs (1.5 s)'
+    """
     last = history[-1]
     return (f"test accuracy {last['test_accuracy']:.4f}, test loss {last['test_loss']:.4f}, "
             f"train loss {last['train_loss']:.4f} after {last['epoch'] + 1} epochs "
