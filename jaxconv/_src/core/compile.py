@@ -36,10 +36,16 @@ def _accepted(backend: str, items: tuple) -> bool:
 
 def compiler_options(choice="auto", backend: str | None = None, *,
                      name: str = "compiler_options") -> dict:
-    """The XLA options jaxconv compiles with: ``"auto"`` is :data:`jaxconv.train.CPU_EIGEN_CONVOLUTIONS` on
-    the CPU backend (when this jaxlib accepts it) and nothing elsewhere; ``None`` (or
-    ``"default"``) is XLA's defaults; a dict is used as given. ``backend``: the one compiled
-    for (default: JAX's default backend); ``name``: the argument named in errors."""
+    """The XLA options jaxconv compiles with: ``"auto"`` is
+    :data:`jaxconv.train.CPU_EIGEN_CONVOLUTIONS` on the CPU backend (when this jaxlib accepts
+    it) and nothing elsewhere; ``None`` (or ``"default"``) is XLA's defaults; a dict is used as
+    given. ``backend``: the one compiled for (default: JAX's default backend); ``name``: the
+    argument named in errors.
+
+    Example:
+      >>> compiler_options(None)
+      {}
+    """
     if choice in (None, "default"):
         return {}
     if choice == "auto":
@@ -86,9 +92,10 @@ class _Jitted:
 
 
 def jit(fun=None, /, **jit_kwargs):
-    """``jax.jit`` compiling with jaxconv's XLA options (:func:`jaxconv.train.compiler_options`): on CPU,
-    Eigen convolutions, which run the conv nets here 1.3-1.6x faster than XLA's default
-    (README, "Performance"); elsewhere exactly ``jax.jit``.
+    """``jax.jit`` compiling with jaxconv's XLA options
+    (:func:`jaxconv.train.compiler_options`): on CPU, Eigen's convolutions, which run the
+    hand-written rules' convolutions faster than XLA's default library (the documentation's
+    Performance page has the measurements); elsewhere exactly ``jax.jit``.
 
     Takes every ``jax.jit`` keyword; ``compiler_options=`` (a dict) given here are added to
     (and win over) jaxconv's. The options are chosen when the function is first called or

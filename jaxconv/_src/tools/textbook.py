@@ -1,4 +1,5 @@
-r"""The equations of the derivation (``jaxconv derivation``) executed literally, with NumPy loops (an oracle).
+r"""The equations of the derivation (``jaxconv derivation``) executed literally, with NumPy
+loops (an oracle).
 
 For small inputs only: every function loops over output positions and window taps exactly as the
 index sums are written (Eq. 1, 4, 5; the pooling rules, Eq. 11-20; the dense rule, Eq. 26),

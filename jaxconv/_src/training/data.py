@@ -216,7 +216,8 @@ DATASETS = ("mnist1d", "digits", "mnist", "fashion-mnist", "synthetic")
 
 
 def load(name: str, *, data_dir=None) -> Dataset:
-    """Load dataset ``name`` (one of :data:`jaxconv.data.DATASETS`) as ``(x_train, y_train, x_test, y_test)``."""
+    """Load dataset ``name`` (one of :data:`jaxconv.data.DATASETS`) as
+    ``(x_train, y_train, x_test, y_test)``."""
     if name == "mnist1d":
         return mnist1d()
     if name == "digits":
