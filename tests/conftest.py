@@ -11,11 +11,10 @@ import os
 # settings cut compile time by about a third (the results are IEEE-exact either way; the
 # benchmarks and `jaxconv check` run with XLA's defaults). Set before JAX starts its backend, and
 # inherited by the subprocesses the tests start; JAXCONV_TEST_XLA_DEFAULTS=1 keeps the defaults.
+TEST_XLA_FLAGS = ("--xla_backend_optimization_level=0", "--xla_llvm_disable_expensive_passes=true",
+                  "--xla_cpu_parallel_codegen_split_count=1")
 if not os.environ.get("JAXCONV_TEST_XLA_DEFAULTS"):
-    os.environ["XLA_FLAGS"] = " ".join([
-        os.environ.get("XLA_FLAGS", ""), "--xla_backend_optimization_level=0",
-        "--xla_llvm_disable_expensive_passes=true",
-        "--xla_cpu_parallel_codegen_split_count=1"]).strip()
+    os.environ["XLA_FLAGS"] = " ".join([os.environ.get("XLA_FLAGS", ""), *TEST_XLA_FLAGS]).strip()
 
 import jax  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
