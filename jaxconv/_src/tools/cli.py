@@ -39,8 +39,8 @@ class _HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if (action.default not in (None, False, argparse.SUPPRESS) and action.option_strings
-                and "default" not in text):
+        if (action.option_strings and "default" not in text
+                and not any(action.default is v for v in (None, False, argparse.SUPPRESS))):
             text += " (default: %(default)s)"
         return text
 
@@ -136,7 +136,7 @@ def train_main(argv=None) -> int:
     parser.add_argument("--ops", choices=("vjp", "autodiff"), default="vjp",
                         help="vjp: hand-written rules (default); autodiff: jax.grad's")
     parser.add_argument("--out", default=None, help="run directory: metrics.jsonl, "
-                        "checkpoint.npz, summary.json")
+                        "checkpoint.npz, summary.json (default: none, nothing is written)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the run files already in --out (default: refuse)")
