@@ -52,6 +52,8 @@ nitpick_ignore_regex = [
 
 # --- math: MathJax 3 (SVG output, no fonts to fetch) from the committed copy in _static ---
 mathjax_path = "mathjax/tex-svg.js"
+# No context menu: its speech and braille options would load their rule files from a CDN.
+mathjax3_config = {"options": {"enableMenu": False}}
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 
@@ -72,6 +74,7 @@ autodoc_default_options = {"members": False}
 html_theme = "furo"
 html_title = f"jaxconv {version}"
 html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_show_sourcelink = False
 html_theme_options = {"navigation_with_keys": True}
 

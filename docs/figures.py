@@ -2,7 +2,7 @@
 
 Every number in a figure is computed here with ``jax.vjp`` of the public op (``jc.conv``,
 ``jc.max_pool``, ``jc.avg_pool``), and each figure is checked against the formula it
-illustrates (the derivation, ``jaxconv/derivation.md``, Eq. 6, 12 and 16) before it is written, so a change in a
+illustrates (the derivation's Eq. 6, 12 and 16) before it is written, so a change in a
 backward rule fails the docs build instead of producing a figure that no longer tells the truth.
 Nothing is random; the inputs are small hand-picked arrays.
 

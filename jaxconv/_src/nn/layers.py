@@ -44,6 +44,20 @@ Params = dict[str, Any]
 
 
 class Layer(NamedTuple):
+    """A layer: ``init(key, in_shape) -> (out_shape, params)`` and ``apply(params, x, *, ops,
+    key, train) -> y`` over a params pytree (shapes without the batch axis). A ``stateful`` layer
+    (batch norm) has ``init -> (out_shape, params, state)`` and ``apply(params, state, x, ...)
+    -> (y, new_state)``. ``ops`` is :mod:`jaxconv` (hand-written rules, the default) or
+    :mod:`jaxconv.autodiff`.
+
+    Example:
+      >>> layer = Dense(3)
+      >>> layer.name, layer.stateful
+      ('dense', False)
+      >>> shape, params = layer.init(jax.random.key(0), (5,))
+      >>> shape
+      (3,)
+    """
     init: Callable
     apply: Callable
     name: str
@@ -116,6 +130,26 @@ def Conv(features: int, kernel, stride=1, padding="VALID", dilation=1, groups=1,
 
     ``padding`` may also be a function of the input's spatial shape returning a padding form
     (how :func:`jaxconv.models.lenet5` fits 28x28 and 8x8 inputs with one definition).
+
+    Args:
+      features: the output channels ``D``.
+      kernel: kernel size; int or one per spatial axis.
+      stride, padding, dilation, groups: as :func:`jaxconv.conv`'s.
+      bias: whether to add a ``(features,)`` bias.
+      init: the weight initialiser: ``"he"``, ``"glorot"``, ``"lecun"`` or ``"torch"``.
+      dtype: of the params.
+
+    Returns:
+      A :class:`Layer` from ``(N, C, *L)`` to ``(N, features, *O)``; params ``{"w", "b"}``
+      (no ``"b"`` without ``bias``).
+
+    Example:
+      >>> layer = Conv(4, 3, padding=1)
+      >>> shape, params = layer.init(jax.random.key(0), (2, 8, 8))
+      >>> shape, params["w"].shape, params["b"].shape
+      ((4, 8, 8), (4, 2, 3, 3), (4,))
+      >>> jax.jit(layer.apply)(params, jnp.ones((5, 2, 8, 8))).shape
+      (5, 4, 8, 8)
     """
     _initialiser("Conv", init)
 
@@ -140,7 +174,26 @@ def Conv(features: int, kernel, stride=1, padding="VALID", dilation=1, groups=1,
 
 
 def Dense(features: int, *, bias: bool = True, init: str = "he", dtype=jnp.float32) -> Layer:
-    """:func:`jaxconv.dense` with an ``(in_features, features)`` weight; input ``(N, in)``."""
+    """:func:`jaxconv.dense` with an ``(in_features, features)`` weight; input ``(N, in)``.
+
+    Args:
+      features: the output features.
+      bias: whether to add a ``(features,)`` bias.
+      init: the weight initialiser: ``"he"``, ``"glorot"``, ``"lecun"`` or ``"torch"``.
+      dtype: of the params.
+
+    Returns:
+      A :class:`Layer` from ``(N, in_features)`` to ``(N, features)``; params ``{"w", "b"}``
+      (no ``"b"`` without ``bias``).
+
+    Example:
+      >>> layer = Dense(3)
+      >>> shape, params = layer.init(jax.random.key(0), (5,))
+      >>> shape, params["w"].shape, params["b"].shape
+      ((3,), (5, 3), (3,))
+      >>> layer.apply(params, jnp.ones((2, 5))).shape
+      (2, 3)
+    """
     _initialiser("Dense", init)
 
     def apply(params, x, *, ops=jaxconv, key=None, train=False):
@@ -168,25 +221,74 @@ def _stateless(name: str, fn: Callable) -> Layer:
 
 
 def MaxPool(window, stride=None, padding="VALID", ceil_mode=False) -> Layer:
-    """:func:`jaxconv.max_pool`."""
+    """:func:`jaxconv.max_pool` as a layer without params.
+
+    Args:
+      window, stride, padding, ceil_mode: as :func:`jaxconv.max_pool`'s.
+
+    Returns:
+      A :class:`Layer` from ``(N, C, *L)`` to ``(N, C, *O)``.
+
+    Example:
+      >>> layer = MaxPool(2)
+      >>> layer.init(jax.random.key(0), (1, 4, 4))
+      ((1, 2, 2), {})
+      >>> layer.apply({}, jnp.arange(16.0).reshape(1, 1, 4, 4))[0, 0].tolist()
+      [[5.0, 7.0], [13.0, 15.0]]
+    """
     return _stateless("max_pool",
                       lambda ops, x: ops.max_pool(x, window, stride, padding, ceil_mode))
 
 
 def AvgPool(window, stride=None, padding="VALID", ceil_mode=False, count_include_pad=True) -> Layer:
-    """:func:`jaxconv.avg_pool`."""
+    """:func:`jaxconv.avg_pool` as a layer without params.
+
+    Args:
+      window, stride, padding, ceil_mode, count_include_pad: as :func:`jaxconv.avg_pool`'s.
+
+    Returns:
+      A :class:`Layer` from ``(N, C, *L)`` to ``(N, C, *O)``.
+
+    Example:
+      >>> layer = AvgPool(2)
+      >>> layer.init(jax.random.key(0), (1, 4, 4))
+      ((1, 2, 2), {})
+      >>> layer.apply({}, jnp.arange(16.0).reshape(1, 1, 4, 4))[0, 0].tolist()
+      [[2.5, 4.5], [10.5, 12.5]]
+    """
     return _stateless("avg_pool", lambda ops, x: ops.avg_pool(x, window, stride, padding, ceil_mode,
                                                               count_include_pad))
 
 
 def LpPool(window, p=2.0, stride=None, padding="VALID", ceil_mode=False) -> Layer:
-    """:func:`jaxconv.lp_pool`."""
+    """:func:`jaxconv.lp_pool` as a layer without params.
+
+    Args:
+      window, p, stride, padding, ceil_mode: as :func:`jaxconv.lp_pool`'s.
+
+    Returns:
+      A :class:`Layer` from ``(N, C, *L)`` to ``(N, C, *O)``.
+
+    Example:
+      >>> layer = LpPool(2, p=2.0)
+      >>> layer.init(jax.random.key(0), (1, 4))
+      ((1, 2), {})
+      >>> layer.apply({}, jnp.array([[[3.0, 4.0, 0.0, 1.0]]])).tolist()
+      [[[5.0, 1.0]]]
+    """
     return _stateless("lp_pool",
                       lambda ops, x: ops.lp_pool(x, window, p, stride, padding, ceil_mode))
 
 
 def Flatten() -> Layer:
-    """``(N, C, *spatial) -> (N, C * prod(spatial))``."""
+    """``(N, C, *spatial) -> (N, C * prod(spatial))``: a layer without params.
+
+    Example:
+      >>> Flatten().init(jax.random.key(0), (2, 3, 4))
+      ((24,), {})
+      >>> Flatten().apply({}, jnp.zeros((5, 2, 3, 4))).shape
+      (5, 24)
+    """
     return _stateless("flatten", lambda ops, x: x.reshape(x.shape[0], -1))
 
 
@@ -203,39 +305,124 @@ Silu = _stateless("silu", lambda ops, x: ops.silu(x))
 
 
 def LeakyRelu(negative_slope: float = 0.01) -> Layer:
-    """:func:`jaxconv.leaky_relu`."""
+    """:func:`jaxconv.leaky_relu` as a layer without params.
+
+    Args:
+      negative_slope: the slope for negative inputs.
+
+    Returns:
+      A :class:`Layer` keeping the input shape.
+
+    Example:
+      >>> LeakyRelu(0.25).apply({}, jnp.array([-2.0, 3.0])).tolist()
+      [-0.5, 3.0]
+    """
     return _stateless("leaky_relu", lambda ops, x: ops.leaky_relu(x, negative_slope))
 
 
 def Gelu(approximate: str = "none") -> Layer:
-    """:func:`jaxconv.gelu` (``approximate="tanh"``: the tanh form)."""
+    """:func:`jaxconv.gelu` (``approximate="tanh"``: the tanh form) as a layer without params.
+
+    Args:
+      approximate: ``"none"`` (the exact, erf form) or ``"tanh"``.
+
+    Returns:
+      A :class:`Layer` keeping the input shape.
+
+    Example:
+      >>> y = Gelu().apply({}, jnp.array([-1.0, 0.0, 1.0]))
+      >>> [round(v, 4) for v in y.tolist()]
+      [-0.1587, 0.0, 0.8413]
+    """
     return _stateless("gelu", lambda ops, x: ops.gelu(x, approximate))
 
 
 def Elu(alpha: float = 1.0) -> Layer:
-    """:func:`jaxconv.elu`."""
+    """:func:`jaxconv.elu` as a layer without params.
+
+    Args:
+      alpha: the scale of the negative part, ``alpha * (exp(x) - 1)``.
+
+    Returns:
+      A :class:`Layer` keeping the input shape.
+
+    Example:
+      >>> y = Elu().apply({}, jnp.array([-1.0, 0.0, 2.0]))
+      >>> [round(v, 4) for v in y.tolist()]
+      [-0.6321, 0.0, 2.0]
+    """
     return _stateless("elu", lambda ops, x: ops.elu(x, alpha))
 
 
 def Softplus(beta: float = 1.0, threshold: float = 20.0) -> Layer:
-    """:func:`jaxconv.softplus`."""
+    """:func:`jaxconv.softplus` as a layer without params.
+
+    Args:
+      beta, threshold: as :func:`jaxconv.softplus`'s (linear where ``beta * x > threshold``).
+
+    Returns:
+      A :class:`Layer` keeping the input shape.
+
+    Example:
+      >>> y = Softplus().apply({}, jnp.array([0.0, 30.0]))
+      >>> [round(v, 4) for v in y.tolist()]
+      [0.6931, 30.0]
+    """
     return _stateless("softplus", lambda ops, x: ops.softplus(x, beta, threshold))
 
 
 def GlobalAvgPool() -> Layer:
-    """:func:`jaxconv.global_avg_pool`: ``(N, C, *S) -> (N, C)``."""
+    """:func:`jaxconv.global_avg_pool`: ``(N, C, *S) -> (N, C)``, a layer without params.
+
+    Example:
+      >>> GlobalAvgPool().init(jax.random.key(0), (2, 4, 4))
+      ((2,), {})
+      >>> GlobalAvgPool().apply({}, jnp.arange(8.0).reshape(1, 2, 4)).tolist()
+      [[1.5, 5.5]]
+    """
     return _stateless("global_avg_pool", lambda ops, x: ops.global_avg_pool(x))
 
 
 def Upsample(size=None, scale_factor=None, mode="nearest", align_corners=None) -> Layer:
-    """:func:`jaxconv.interpolate` to ``size`` or by ``scale_factor``."""
+    """:func:`jaxconv.interpolate` to ``size`` or by ``scale_factor``, a layer without params.
+
+    Args:
+      size, scale_factor, mode, align_corners: as :func:`jaxconv.interpolate`'s.
+
+    Returns:
+      A :class:`Layer` from ``(N, C, *L)`` to ``(N, C, *O)``: ``O`` is ``size``, or
+      ``floor(L * scale_factor)``.
+
+    Example:
+      >>> layer = Upsample(scale_factor=2)
+      >>> layer.init(jax.random.key(0), (1, 3, 3))
+      ((1, 6, 6), {})
+      >>> layer.apply({}, jnp.array([[[1.0, 2.0]]])).tolist()
+      [[[1.0, 1.0, 2.0, 2.0]]]
+    """
     return _stateless("upsample", lambda ops, x: ops.interpolate(x, size, scale_factor, mode,
                                                                  align_corners))
 
 
 def ZeroPadShortcut(features: int, stride: int = 2) -> Layer:
     """The parameter-free residual shortcut of He et al. (Sec. 4.2, "option A"): every
-    ``stride``-th position of each spatial axis, the channels zero-padded to ``features``."""
+    ``stride``-th position of each spatial axis, the channels zero-padded to ``features``.
+
+    Args:
+      features: the output channels, at least the input's ``C`` (the zeros split between
+        both ends of the channel axis).
+      stride: the step along each spatial axis.
+
+    Returns:
+      A :class:`Layer` without params from ``(N, C, *L)`` to ``(N, features, *O)``.
+
+    Example:
+      >>> layer = ZeroPadShortcut(4, stride=2)
+      >>> layer.init(jax.random.key(0), (2, 4, 4))
+      ((4, 2, 2), {})
+      >>> layer.apply({}, jnp.ones((1, 2, 4, 4)))[0, :, 0, 0].tolist()
+      [0.0, 1.0, 1.0, 0.0]
+    """
     def fn(ops, x):
         c = x.shape[1]
         if features < c:
@@ -261,7 +448,28 @@ def BatchNorm(*, momentum: float = 0.1, eps: float = 1e-5, axis_name=None, scale
     """:func:`jaxconv.batch_norm` over ``(N, C, *S)`` inputs, a stateful layer: params
     ``{"scale": ones(C), "bias": zeros(C)}``, state ``{"mean": zeros(C), "var": ones(C)}``.
     ``train=True`` normalises with the batch statistics and returns the updated running ones;
-    ``train=False`` uses the running statistics and returns them unchanged."""
+    ``train=False`` uses the running statistics and returns them unchanged.
+
+    Args:
+      momentum: the weight of the batch statistics in the running ones' update.
+      eps: added to the variance.
+      axis_name: a mapped axis to average the batch statistics over, or None.
+      scale, bias: whether to learn a per-channel ``scale`` / ``bias``.
+      dtype: of the params and the state.
+
+    Returns:
+      A stateful :class:`Layer` keeping the input shape.
+
+    Example:
+      >>> layer = BatchNorm()
+      >>> shape, params, state = layer.init(jax.random.key(0), (2, 3))
+      >>> layer.stateful, shape, sorted(params), sorted(state)
+      (True, (2, 3), ['bias', 'scale'], ['mean', 'var'])
+      >>> x = jnp.arange(12.0).reshape(2, 2, 3)        # channel means 4 and 7
+      >>> y, state = layer.apply(params, state, x, train=True)
+      >>> y.shape, [round(v, 4) for v in state["mean"].tolist()]
+      ((2, 2, 3), [0.4, 0.7])
+    """
     _args.check_number("layers.BatchNorm", "momentum", momentum, low=0, high=1)
     _args.check_number("layers.BatchNorm", "eps", eps, low=0, low_open=True,
                        expect="a positive number")
@@ -286,7 +494,26 @@ def BatchNorm(*, momentum: float = 0.1, eps: float = 1e-5, axis_name=None, scale
 def LayerNorm(num_axes: int = 1, *, eps: float = 1e-5, affine: bool = True,
               dtype=jnp.float32) -> Layer:
     """:func:`jaxconv.layer_norm` over the last ``num_axes`` axes, with ``scale``/``bias`` of
-    their shape when ``affine``."""
+    their shape when ``affine``.
+
+    Args:
+      num_axes: how many trailing axes to normalise over.
+      eps: added to the variance.
+      affine: whether to learn ``scale`` and ``bias``.
+      dtype: of the params.
+
+    Returns:
+      A :class:`Layer` keeping the input shape.
+
+    Example:
+      >>> layer = LayerNorm()
+      >>> shape, params = layer.init(jax.random.key(0), (2, 4))
+      >>> shape, params["scale"].shape
+      ((2, 4), (4,))
+      >>> y = layer.apply(params, jnp.arange(8.0).reshape(1, 2, 4))
+      >>> [round(v, 4) for v in y[0, 0].tolist()]
+      [-1.3416, -0.4472, 0.4472, 1.3416]
+    """
     def apply(params, x, *, ops=jaxconv, key=None, train=False):
         return ops.layer_norm(x, params.get("scale"), params.get("bias"), num_axes=num_axes,
                               eps=eps)
@@ -306,7 +533,26 @@ def LayerNorm(num_axes: int = 1, *, eps: float = 1e-5, affine: bool = True,
 
 def GroupNorm(num_groups: int, *, eps: float = 1e-5, affine: bool = True,
               dtype=jnp.float32) -> Layer:
-    """:func:`jaxconv.group_norm` over ``(N, C, *S)`` inputs; ``num_groups=C``: instance norm."""
+    """:func:`jaxconv.group_norm` over ``(N, C, *S)`` inputs; ``num_groups=C``: instance norm.
+
+    Args:
+      num_groups: how many groups to split the ``C`` channels into; must divide ``C``.
+      eps: added to the variance.
+      affine: whether to learn a per-channel ``scale`` and ``bias``.
+      dtype: of the params.
+
+    Returns:
+      A :class:`Layer` keeping the input shape.
+
+    Example:
+      >>> layer = GroupNorm(2)                          # 2 groups of 1 channel: instance norm
+      >>> shape, params = layer.init(jax.random.key(0), (2, 2))
+      >>> shape, sorted(params)
+      ((2, 2), ['bias', 'scale'])
+      >>> y = layer.apply(params, jnp.array([[[0.0, 2.0], [1.0, 5.0]]]))
+      >>> [[round(v, 4) for v in row] for row in y[0].tolist()]
+      [[-1.0, 1.0], [-1.0, 1.0]]
+    """
     def apply(params, x, *, ops=jaxconv, key=None, train=False):
         return ops.group_norm(x, num_groups, params.get("scale"), params.get("bias"), eps=eps)
 
@@ -318,7 +564,23 @@ def GroupNorm(num_groups: int, *, eps: float = 1e-5, affine: bool = True,
 
 
 def Dropout(rate: float) -> Layer:
-    """:func:`jaxconv.dropout` when ``train=True`` (``key`` required then); identity otherwise."""
+    """:func:`jaxconv.dropout` when ``train=True`` (``key`` required then); identity otherwise.
+
+    Args:
+      rate: the drop probability in ``[0, 1)``.
+
+    Returns:
+      A :class:`Layer` without params keeping the input shape.
+
+    Example:
+      >>> layer = Dropout(0.5)
+      >>> x = jnp.ones((2, 8))
+      >>> bool((layer.apply({}, x) == x).all())         # train=False: the identity
+      True
+      >>> y = layer.apply({}, x, train=True, key=jax.random.key(0))
+      >>> sorted(set(y.ravel().tolist()))               # dropped, or kept and scaled by 2
+      [0.0, 2.0]
+    """
     def apply(params, x, *, ops=jaxconv, key=None, train=False):
         if not train or rate == 0:
             return x
@@ -365,7 +627,22 @@ def _chain_apply(names, layers, params, state, x, ops, key, train, salt=0):
 def serial(*layers: Layer) -> Layer:
     """Compose layers left to right. Params are ``{f"{name}{index}": layer_params}`` for the
     layers that have params (e.g. ``{"conv0": {"w", "b"}, "dense7": {"w", "b"}}``), and the
-    state likewise (``{"batch_norm1": {"mean", "var"}}``)."""
+    state likewise (``{"batch_norm1": {"mean", "var"}}``).
+
+    Args:
+      *layers: the layers, applied in order.
+
+    Returns:
+      A :class:`Layer`, stateful when one of ``layers`` is.
+
+    Example:
+      >>> net = serial(Conv(4, 3), Relu, Flatten(), Dense(2))
+      >>> shape, params = net.init(jax.random.key(0), (1, 5, 5))
+      >>> shape, sorted(params)
+      ((2,), ['conv0', 'dense3'])
+      >>> jax.jit(net.apply)(params, jnp.ones((7, 1, 5, 5))).shape
+      (7, 2)
+    """
     names = _children(layers)
 
     def init_fn(key, in_shape):
@@ -419,7 +696,28 @@ def _add(a, b):
 def Residual(*layers: Layer, shortcut=()) -> Layer:
     """``y = layers(x) + shortcut(x)``: a residual connection (He et al.). ``shortcut`` is a
     sequence of layers (empty: the identity), e.g. a strided 1x1 :func:`Conv` where the shape
-    changes, or :func:`ZeroPadShortcut` (the parameter-free "option A")."""
+    changes, or :func:`ZeroPadShortcut` (the parameter-free "option A").
+
+    Args:
+      *layers: the residual branch, applied in order.
+      shortcut: the layers of the shortcut branch; empty: the identity.
+
+    Returns:
+      A :class:`Layer` with params (and state) under ``"main"`` and ``"side"``.
+
+    Example:
+      >>> block = Residual(Conv(2, 3, padding=1), Relu)
+      >>> shape, params = block.init(jax.random.key(0), (2, 4, 4))
+      >>> shape, list(params["main"])
+      ((2, 4, 4), ['conv0'])
+      >>> zero = jax.tree_util.tree_map(jnp.zeros_like, params)   # the branch adds nothing
+      >>> x = jnp.ones((1, 2, 4, 4))
+      >>> bool((jax.jit(block.apply)(zero, x) == x).all())
+      True
+      >>> down = Residual(Conv(4, 3, stride=2, padding=1), shortcut=[ZeroPadShortcut(4)])
+      >>> down.init(jax.random.key(0), (2, 4, 4))[0]
+      (4, 2, 2)
+    """
     return _branches("Residual", layers, tuple(shortcut), _add,
                      "the residual branch and the shortcut must give the same shape")
 
@@ -430,6 +728,22 @@ def _concat(a, b):
 
 def Concat(*layers: Layer) -> Layer:
     """``y = concatenate([x, layers(x)], axis=1)``: a skip connection joined along the
-    channels (U-Net), ``layers`` keeping the spatial shape."""
+    channels (U-Net), ``layers`` keeping the spatial shape.
+
+    Args:
+      *layers: the inner branch, applied in order.
+
+    Returns:
+      A :class:`Layer` with params (and state) under ``"main"``.
+
+    Example:
+      >>> skip = Concat(Conv(3, 1))
+      >>> shape, params = skip.init(jax.random.key(0), (2, 4, 4))
+      >>> shape                                         # 2 input channels + 3 from the conv
+      (5, 4, 4)
+      >>> x = jnp.ones((1, 2, 4, 4))
+      >>> bool((jax.jit(skip.apply)(params, x)[:, :2] == x).all())
+      True
+    """
     return _branches("Concat", layers, (), _concat,
                      "the inner layers must keep the batch and spatial shape")

@@ -41,7 +41,13 @@ class Model(NamedTuple):
     A model with state (``stateful``: batch norm's running statistics) keeps it apart from the
     params: ``init(key, input_shape) -> (params, state)`` and ``apply(params, state, x, *, ops,
     key, train) -> (logits, new_state)``; ``train=True`` updates the statistics, ``train=False``
-    uses them (and returns them unchanged). The optimizer sees only the params."""
+    uses them (and returns them unchanged). The optimizer sees only the params.
+
+    Example:
+      >>> model = logistic(10)
+      >>> model.name, model.stateful, model.spatial_rank
+      ('logistic', False, None)
+    """
     init: Callable
     apply: Callable
     name: str
@@ -73,20 +79,74 @@ def _model(name: str, net: L.Layer, spatial_rank: int | None, layout: str) -> Mo
 
 
 def logistic(num_classes: int = 10) -> Model:
-    """Multinomial logistic regression: one dense layer on the flattened input."""
+    """Multinomial logistic regression: one dense layer on the flattened input.
+
+    Args:
+      num_classes: the number of logits ``K``.
+
+    Returns:
+      A :class:`Model` from ``(N, *input_shape)``, any shape, to ``(N, num_classes)`` logits.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> model = logistic(10)
+      >>> params = model.init(jax.random.key(0), (1, 40))
+      >>> param_count(params)                           # 40 * 10 weights + 10 biases
+      410
+      >>> model.apply(params, jnp.zeros((5, 1, 40))).shape
+      (5, 10)
+    """
     return _model("logistic", L.serial(L.Flatten(), L.Dense(num_classes, init="glorot")), None,
                   "(any)")
 
 
 def mlp(num_classes: int = 10, hidden=(100, 100)) -> Model:
-    """ReLU multilayer perceptron on the flattened input (MNIST-1D paper: 100-100)."""
+    """ReLU multilayer perceptron on the flattened input (MNIST-1D paper: 100-100).
+
+    Args:
+      num_classes: the number of logits ``K``.
+      hidden: the widths of the hidden dense layers, each followed by ReLU.
+
+    Returns:
+      A :class:`Model` from ``(N, *input_shape)``, any shape, to ``(N, num_classes)`` logits.
+
+    Example:
+      Shapes only, through :func:`jax.eval_shape` (nothing is computed):
+
+      >>> import jax.numpy as jnp
+      >>> model = mlp(10, hidden=(32,))
+      >>> params = jax.eval_shape(lambda k: model.init(k, (1, 40)), jax.random.key(0))
+      >>> sorted(params), param_count(params)           # (40 * 32 + 32) + (32 * 10 + 10)
+      (['dense1', 'dense3'], 1642)
+      >>> jax.eval_shape(model.apply, params, jnp.zeros((5, 1, 40))).shape
+      (5, 10)
+    """
     body = [layer for h in hidden for layer in (L.Dense(h), L.Relu)]
     return _model("mlp", L.serial(L.Flatten(), *body, L.Dense(num_classes, init="glorot")), None,
                   "(any)")
 
 
 def cnn1d(num_classes: int = 10, channels: int = 25) -> Model:
-    """The MNIST-1D paper's CNN: three stride-2 1-D convs with ReLU, then one dense layer."""
+    """The MNIST-1D paper's CNN: three stride-2 1-D convs with ReLU, then one dense layer.
+
+    Args:
+      num_classes: the number of logits ``K``.
+      channels: the width of each conv.
+
+    Returns:
+      A :class:`Model` from ``(N, C, L)`` to ``(N, num_classes)`` logits.
+
+    Example:
+      Shapes only, through :func:`jax.eval_shape` (nothing is computed):
+
+      >>> import jax.numpy as jnp
+      >>> model = cnn1d(10)
+      >>> params = jax.eval_shape(lambda k: model.init(k, (1, 40)), jax.random.key(0))
+      >>> param_count(params)
+      5210
+      >>> jax.eval_shape(model.apply, params, jnp.zeros((2, 1, 40))).shape
+      (2, 10)
+    """
     net = L.serial(
         L.Conv(channels, 5, stride=2, padding=1), L.Relu,
         L.Conv(channels, 3, stride=2, padding=1), L.Relu,
@@ -100,7 +160,26 @@ def _lenet_conv2_padding(spatial):
 
 
 def lenet5(num_classes: int = 10) -> Model:
-    """LeNet-5 with ReLU and max pooling: 28x28 inputs as in LeCun et al., 8x8 digits too."""
+    """LeNet-5 with ReLU and max pooling: 28x28 inputs as in LeCun et al., 8x8 digits too.
+
+    Args:
+      num_classes: the number of logits ``K``.
+
+    Returns:
+      A :class:`Model` from ``(N, C, H, W)`` to ``(N, num_classes)`` logits.
+
+    Example:
+      Shapes only, through :func:`jax.eval_shape` (nothing is computed):
+
+      >>> import jax.numpy as jnp
+      >>> model = lenet5(10)
+      >>> params = jax.eval_shape(lambda k: model.init(k, (1, 28, 28)), jax.random.key(0))
+      >>> param_count(params)
+      61706
+      >>> small = jax.eval_shape(lambda k: model.init(k, (1, 8, 8)), jax.random.key(0))
+      >>> jax.eval_shape(model.apply, small, jnp.zeros((2, 1, 8, 8))).shape
+      (2, 10)
+    """
     net = L.serial(
         L.Conv(6, 5, padding=2), L.Relu, L.MaxPool(2),
         L.Conv(16, 5, padding=_lenet_conv2_padding), L.Relu, L.MaxPool(2),
@@ -110,7 +189,27 @@ def lenet5(num_classes: int = 10) -> Model:
 
 
 def vgg_small(num_classes: int = 10, widths=(32, 64, 128), dropout: float = 0.3) -> Model:
-    """A small VGG: per width two 3x3 SAME convs with ReLU and a 2x2 max pool, then a dense head."""
+    """A small VGG: per width two 3x3 SAME convs with ReLU and a 2x2 max pool, then a dense head.
+
+    Args:
+      num_classes: the number of logits ``K``.
+      widths: the conv width of each stage; every stage halves ``H`` and ``W``.
+      dropout: the dropout rate before the last dense layer (``train=True`` needs ``key``).
+
+    Returns:
+      A :class:`Model` from ``(N, C, H, W)`` to ``(N, num_classes)`` logits.
+
+    Example:
+      Shapes only, through :func:`jax.eval_shape` (nothing is computed):
+
+      >>> import jax.numpy as jnp
+      >>> model = vgg_small(10)
+      >>> params = jax.eval_shape(lambda k: model.init(k, (3, 32, 32)), jax.random.key(0))
+      >>> param_count(params)
+      814122
+      >>> jax.eval_shape(model.apply, params, jnp.zeros((2, 3, 32, 32))).shape
+      (2, 10)
+    """
     body = []
     for w in widths:
         body += [L.Conv(w, 3, padding="SAME"), L.Relu, L.Conv(w, 3, padding="SAME"), L.Relu,
@@ -122,7 +221,26 @@ def vgg_small(num_classes: int = 10, widths=(32, 64, 128), dropout: float = 0.3)
 
 def cnn3d(num_classes: int = 10, widths=(16, 32)) -> Model:
     """A small volumetric classifier (voxel grids, e.g. 1x16x16x16): per width two 3x3x3 convs
-    (padding 1) with ReLU and a 2x2x2 max pool, then a global average pool and a dense layer."""
+    (padding 1) with ReLU and a 2x2x2 max pool, then a global average pool and a dense layer.
+
+    Args:
+      num_classes: the number of logits ``K``.
+      widths: the conv width of each stage; every stage halves ``D``, ``H`` and ``W``.
+
+    Returns:
+      A :class:`Model` from ``(N, C, D, H, W)`` to ``(N, num_classes)`` logits.
+
+    Example:
+      Shapes only, through :func:`jax.eval_shape` (nothing is computed):
+
+      >>> import jax.numpy as jnp
+      >>> model = cnn3d(10)
+      >>> params = jax.eval_shape(lambda k: model.init(k, (1, 16, 16, 16)), jax.random.key(0))
+      >>> param_count(params)
+      49242
+      >>> jax.eval_shape(model.apply, params, jnp.zeros((2, 1, 16, 16, 16))).shape
+      (2, 10)
+    """
     body = []
     for w in widths:
         body += [L.Conv(w, 3, padding=1), L.Relu, L.Conv(w, 3, padding=1), L.Relu,
@@ -152,7 +270,32 @@ def resnet(depth: int = 20, num_classes: int = 10, widths=(16, 32, 64),
     stride 2 at the start of the second and third), global average pooling, one dense layer.
     ``shortcut="A"``: identity shortcuts, zero-padded where the width doubles (the paper's
     CIFAR choice: resnet20 has 0.27M params); ``"B"``: 1x1 conv + BN projections there.
-    ``depth`` 20, 32, 44, 56, 110 are the paper's."""
+    ``depth`` 20, 32, 44, 56, 110 are the paper's.
+
+    Args:
+      depth: the number of conv and dense layers, ``6n + 2``.
+      num_classes: the number of logits ``K``.
+      widths: the widths of the three stages.
+      shortcut: ``"A"`` (zero-padded identity) or ``"B"`` (1x1 conv + BN projection).
+
+    Returns:
+      A stateful :class:`Model` from ``(N, C, H, W)`` to ``(N, num_classes)`` logits.
+
+    Example:
+      Shapes only, through :func:`jax.eval_shape` (nothing is computed):
+
+      >>> import jax.numpy as jnp
+      >>> model = resnet(32)
+      >>> model.name, model.stateful
+      ('resnet32', True)
+      >>> params, state = jax.eval_shape(lambda k: model.init(k, (3, 32, 32)),
+      ...                                jax.random.key(0))
+      >>> param_count(params), param_count(state)      # state: batch norm's running statistics
+      (464154, 2272)
+      >>> logits, state = jax.eval_shape(model.apply, params, state, jnp.zeros((2, 3, 32, 32)))
+      >>> logits.shape
+      (2, 10)
+    """
     _args.check_int("models.resnet", "depth", depth, minimum=8)
     if (depth - 2) % 6:
         raise ValueError(f"jaxconv.models.resnet: `depth` (={depth}) must be 6n + 2 (20, 32, 44, "
@@ -169,7 +312,23 @@ def resnet(depth: int = 20, num_classes: int = 10, widths=(16, 32, 64),
 
 
 def resnet20(num_classes: int = 10) -> Model:
-    """ResNet-20 (He et al. 2016, Sec. 4.2: n = 3, widths 16/32/64, BN, 0.27M params)."""
+    """ResNet-20 (He et al. 2016, Sec. 4.2: n = 3, widths 16/32/64, BN, 0.27M params).
+
+    Args:
+      num_classes: the number of logits ``K``.
+
+    Returns:
+      ``resnet(20, num_classes)``: a stateful :class:`Model` for ``(N, C, H, W)`` inputs.
+
+    Example:
+      Shapes only, through :func:`jax.eval_shape` (nothing is computed):
+
+      >>> model = resnet20(10)
+      >>> params, state = jax.eval_shape(lambda k: model.init(k, (3, 32, 32)),
+      ...                                jax.random.key(0))
+      >>> param_count(params)
+      269722
+    """
     return resnet(20, num_classes)
 
 
@@ -186,7 +345,30 @@ def unet(num_classes: int = 10, widths=(16, 32, 64), pool_logits: bool = True,
     (:func:`jaxconv.layers.Concat`), then the level's two conv layers; a 1x1 conv gives per-pixel
     logits ``(N, num_classes, H, W)``. ``pool_logits=True`` averages them over the image, a
     classifier of ``(N, num_classes)`` logits that ``fit`` trains. ``H`` and ``W`` must divide
-    by ``2 ** (len(widths) - 1)``."""
+    by ``2 ** (len(widths) - 1)``.
+
+    Args:
+      num_classes: the number of logits (or per-pixel classes) ``K``.
+      widths: the conv width of each level, from the top; every level below halves ``H``, ``W``.
+      pool_logits: whether to average the per-pixel logits over the image.
+      up: the upsampling mode, ``"bilinear"`` or ``"nearest"``.
+
+    Returns:
+      A stateful :class:`Model` from ``(N, C, H, W)`` to ``(N, num_classes)`` logits, or
+      ``(N, num_classes, H, W)`` when not ``pool_logits``.
+
+    Example:
+      Shapes only, through :func:`jax.eval_shape` (nothing is computed):
+
+      >>> import jax.numpy as jnp
+      >>> model = unet(3, widths=(4, 8), pool_logits=False)
+      >>> params, state = jax.eval_shape(lambda k: model.init(k, (1, 8, 8)), jax.random.key(0))
+      >>> param_count(params)
+      1591
+      >>> logits, state = jax.eval_shape(model.apply, params, state, jnp.zeros((2, 1, 8, 8)))
+      >>> logits.shape
+      (2, 3, 8, 8)
+    """
     _args.check_choice("models.unet", "up", up, ("bilinear", "nearest"))
     if len(widths) < 1:
         raise ValueError(f"jaxconv.models.unet: `widths` (={widths!r}) needs at least one level.")
@@ -224,5 +406,18 @@ def get(name: str, num_classes: int = 10) -> Model:
 
 
 def param_count(params) -> int:
-    """Number of scalar parameters in a params pytree."""
+    """Number of scalar parameters in a params pytree.
+
+    Args:
+      params: a pytree of arrays (or of :class:`jax.ShapeDtypeStruct`, from
+        :func:`jax.eval_shape`).
+
+    Returns:
+      The sum of the leaves' sizes, an int.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> param_count({"conv0": {"w": jnp.ones((4, 1, 3, 3)), "b": jnp.zeros(4)}})
+      40
+    """
     return sum(int(p.size) for p in jax.tree_util.tree_leaves(params))

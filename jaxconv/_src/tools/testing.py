@@ -56,7 +56,14 @@ def eps(dtype) -> float:
 
 def no_worse(ours: float, reference: float, dtype) -> bool:
     """Whether ``ours`` (an error against the float64 result) is no worse than ``reference``'s
-    at the 16-bit ``dtype``: ``ours <= 1.5 * reference + eps(dtype) / 8``."""
+    at the 16-bit ``dtype``: ``ours <= 1.5 * reference + eps(dtype) / 8``.
+
+    Example:
+      >>> no_worse(0.010, 0.008, "bfloat16")     # allowed: 1.5 * 0.008 + 2**-7 / 8 = 0.013
+      True
+      >>> no_worse(0.020, 0.008, "bfloat16")
+      False
+    """
     return ours <= SLACK * reference + eps(dtype) / 8
 
 
@@ -68,7 +75,15 @@ class LeafError(NamedTuple):
     """How far one array is from the expected one (both read as float64).
 
     ``rel`` is ``abs_err / scale``: the error relative to the largest expected entry. A NaN or
-    infinity where the other side has another value counts as an infinite error."""
+    infinity where the other side has another value counts as an infinite error.
+
+    Example:
+      >>> e = leaf_errors({"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, 2.5])})[0]
+      >>> jax.tree_util.keystr(e.path), e.abs_err, e.scale, e.rel
+      ("['w']", 0.5, 2.5, 0.2)
+      >>> e.index, e.actual, e.expected, e.shape
+      ((1,), 2.0, 2.5, (2,))
+    """
     path: tuple          # the leaf's pytree key path (``jax.tree_util.keystr`` formats it)
     abs_err: float       # max |actual - expected|
     scale: float         # max |expected| over its finite entries
@@ -102,7 +117,13 @@ def _leaf_error(path, actual, expected) -> LeafError:
 
 def leaf_errors(actual, expected) -> list[LeafError]:
     """One :class:`LeafError` per leaf of two pytrees of the same structure (arrays of the same
-    shapes), in ``jax.tree_util`` order."""
+    shapes), in ``jax.tree_util`` order.
+
+    Example:
+      >>> errors = leaf_errors((np.ones(2), {"b": np.zeros(1)}), (np.ones(2), {"b": np.ones(1)}))
+      >>> [(jax.tree_util.keystr(e.path), e.rel) for e in errors]
+      [('[0]', 0.0), ("[1]['b']", 1.0)]
+    """
     pairs, tree = jax.tree_util.tree_flatten_with_path(actual)
     leaves, other = jax.tree_util.tree_flatten(expected)
     if tree != other:
@@ -111,7 +132,14 @@ def leaf_errors(actual, expected) -> list[LeafError]:
 
 
 def max_abs(tree) -> float:
-    """The largest absolute finite entry of every leaf of ``tree`` (0 if there is none)."""
+    """The largest absolute finite entry of every leaf of ``tree`` (0 if there is none).
+
+    Example:
+      >>> max_abs({"a": np.array([1.0, -3.0]), "b": np.array([np.inf, 2.0])})   # inf skipped
+      3.0
+      >>> max_abs({})
+      0.0
+    """
     return max((float(np.max(np.abs(a[np.isfinite(a)]), initial=0.0))
                 for a in map(np.asarray, jax.tree_util.tree_leaves(tree))), default=0.0)
 
@@ -123,7 +151,12 @@ def _total(errors) -> tuple[float, float]:
 
 
 def rel_err(actual, expected) -> float:
-    """``max |actual - expected| / max |expected|`` (0 for empty arrays)."""
+    """``max |actual - expected| / max |expected|`` (0 for empty arrays).
+
+    Example:
+      >>> rel_err(np.array([1.0, 3.0]), np.array([1.0, 2.0]))      # |3 - 2| / 2
+      0.5
+    """
     return _leaf_error((), actual, expected).rel
 
 
@@ -192,7 +225,14 @@ def compiled_vjp(f):
 
 def compiled_pullback(f):
     """``(args, ct) -> vjp of ct``: :func:`compiled_vjp` without the primal output, so that the
-    program XLA compiles is the gradient's alone (``jaxconv check`` reports its rounding)."""
+    program XLA compiles is the gradient's alone (``jaxconv check`` reports its rounding).
+
+    Example:
+      >>> pullback = compiled_pullback(lambda x: x ** 2)
+      >>> (dx,) = pullback((jnp.array([1.0, 2.0]),), jnp.ones(2))
+      >>> dx.tolist()
+      [2.0, 4.0]
+    """
     return jax.jit(_vjp_fn(f, output=False))
 
 
@@ -206,6 +246,18 @@ def check_grads_rev(f, args, order=2, vjp=None):
     Raises:
       AssertionError: ``check_grads order k (reverse mode): ...`` with JAX's message, ``k`` the
         order that disagrees.
+
+    Example:
+      >>> check_grads_rev(jnp.sin, (jnp.array([0.5, 1.0]),))     # passes: returns None
+      >>> @jax.custom_vjp
+      ... def bad_sin(x):
+      ...     return jnp.sin(x)
+      >>> bad_sin.defvjp(lambda x: (jnp.sin(x), x), lambda x, g: (2 * jnp.cos(x) * g,))
+      >>> try:
+      ...     check_grads_rev(bad_sin, (jnp.array([0.5, 1.0]),), order=1)
+      ... except AssertionError as err:
+      ...     print(str(err).split(":")[0])
+      check_grads order 1 (reverse mode)
     """
     _check_grads_rev(f, tuple(args), order, vjp, 1)
 
@@ -229,7 +281,14 @@ def _check_grads_rev(f, args, order, vjp, level, compile=True):
 
 def cotangent_loss(f, ct):
     """``<ct, f(*args)>`` as a compiled function of ``args`` (the loss whose gradient is the VJP
-    of ``ct``)."""
+    of ``ct``).
+
+    Example:
+      >>> loss = cotangent_loss(lambda x: x ** 2, jnp.array([1.0, 2.0]))
+      >>> x = jnp.array([1.0, 2.0])
+      >>> float(loss(x)), jax.grad(loss)(x).tolist()     # <ct, x**2>, and its VJP 2 x ct
+      (9.0, [2.0, 8.0])
+    """
     def loss(*args):
         out = jax.tree_util.tree_leaves(f(*args))
         terms = [jnp.sum(o * c) for o, c in zip(out, jax.tree_util.tree_leaves(ct))]
@@ -312,7 +371,20 @@ def directional_errors(f, ct, args, grads, directions, scale,
 
 class GradientErrors(NamedTuple):
     """The errors of one gradient at one dtype: max abs, and relative to the largest entry of
-    the expected gradient (over every argument) or to the directional derivative."""
+    the expected gradient (over every argument) or to the directional derivative.
+
+    Example:
+      >>> @jax.custom_vjp
+      ... def cube(x):
+      ...     return x ** 3
+      >>> cube.defvjp(lambda x: (x ** 3, x), lambda x, g: (3 * x ** 2 * g,))
+      >>> report = check_vjp(cube, lambda x: x ** 3, jnp.linspace(-1.0, 1.0, 5), order=1)
+      >>> errors = report.rows[0].gradient
+      >>> errors._fields
+      ('ad_abs', 'ad_rel', 'fd_abs', 'fd_rel', 'ref_ours', 'ref_autodiff')
+      >>> errors.ad_rel, errors.fd_rel < 1e-6
+      (0.0, True)
+    """
     ad_abs: float           # ours vs jax.grad of the reference at this dtype
     ad_rel: float
     fd_abs: float           # ours vs float64 central differences
@@ -324,7 +396,15 @@ class GradientErrors(NamedTuple):
 def gradient_errors(ours, theirs, exact, fd=(0.0, 0.0)) -> GradientErrors:
     """The :class:`GradientErrors` of the gradient ``ours`` (pytree) given the reference's at the
     same dtype (``theirs``), the float64 one (``exact``) and :func:`directional_errors`'s
-    ``fd``."""
+    ``fd``.
+
+    Example:
+      >>> ours = exact = {"w": np.array([1.0, 2.0])}
+      >>> theirs = {"w": np.array([1.0, 2.5])}
+      >>> gradient_errors(ours, theirs, exact)
+      GradientErrors(ad_abs=0.5, ad_rel=0.2, fd_abs=0.0, fd_rel=0.0, ref_ours=0.0,
+                     ref_autodiff=0.25)
+    """
     ad_abs, ad_rel = _total(leaf_errors(ours, theirs))
     ref_ours = _total(leaf_errors(ours, exact))[1]
     ref_autodiff = _total(leaf_errors(theirs, exact))[1]
@@ -332,7 +412,16 @@ def gradient_errors(ours, theirs, exact, fd=(0.0, 0.0)) -> GradientErrors:
 
 
 def verdicts(errors: GradientErrors, dtype) -> list[str]:
-    """What is outside :data:`jaxconv.testing.TOLERANCE`, one line each; empty if nothing."""
+    """What is outside :data:`jaxconv.testing.TOLERANCE`, one line each; empty if nothing.
+
+    Example:
+      >>> verdicts(GradientErrors(0.0, 1e-3, 0.0, 0.0, 0.0, 0.0), "float32")
+      ['vs jax.grad rel 1.00e-03 > 1e-05']
+      >>> verdicts(GradientErrors(0.0, 0.0, 0.0, 0.0, 0.02, 0.01), "bfloat16")
+      ["vs f64 2.00e-02, worse than jax.grad's 1.00e-02"]
+      >>> verdicts(GradientErrors(0.0, 1e-13, 0.0, 1e-9, 0.0, 0.0), "float64")
+      []
+    """
     ad_tol, fd_tol = TOLERANCE[dtype]
     out = []
     if ad_tol is not None and errors.ad_rel > ad_tol:
@@ -372,7 +461,18 @@ def table_row(cells) -> str:
 
 
 class DtypeReport(NamedTuple):
-    """The errors of every check at one dtype (relative to the largest expected entry)."""
+    """The errors of every check at one dtype (relative to the largest expected entry).
+
+    Example:
+      >>> @jax.custom_vjp
+      ... def cube(x):
+      ...     return x ** 3
+      >>> cube.defvjp(lambda x: (x ** 3, x), lambda x, g: (3 * x ** 2 * g,))
+      >>> report = check_vjp(cube, lambda x: x ** 3, jnp.linspace(-1.0, 1.0, 5), order=1)
+      >>> row = report.rows[0]
+      >>> row.dtype, row.primal, row.check_grads_order
+      ('float64', 0.0, 1)
+    """
     dtype: str
     primal: float           # fn(*args) vs reference(*args), same dtype
     gradient: GradientErrors
@@ -389,7 +489,20 @@ _REPORT_COLUMNS = ("fn", "dtype", "primal rel") + ERROR_COLUMNS + (
 class Report(NamedTuple):
     """What :func:`check_vjp` measured: one :class:`DtypeReport` per dtype. ``str(report)`` is
     a markdown table (the transform and single-argument columns: the largest relative
-    difference from ``fn``'s own compiled gradient)."""
+    difference from ``fn``'s own compiled gradient).
+
+    Example:
+      >>> @jax.custom_vjp
+      ... def cube(x):
+      ...     return x ** 3
+      >>> cube.defvjp(lambda x: (x ** 3, x), lambda x, g: (3 * x ** 2 * g,))
+      >>> report = check_vjp(cube, lambda x: x ** 3, jnp.linspace(-1.0, 1.0, 5), order=1)
+      >>> report.fn, len(report.rows)
+      ('cube', 1)
+      >>> table = str(report).splitlines()       # header, alignment row, one row per dtype
+      >>> table[2].split(" | ")[:3], table[2].split(" | ")[-2:]
+      (['| cube', 'float64', '0.00e+00'], ['order 1', 'yes |'])
+    """
     fn: str
     rows: tuple
 
@@ -739,7 +852,15 @@ def _format(value) -> str:
 
 class Params(dict):
     """One parametrisation of :func:`cases`: the keyword arguments (a ``dict``) and a readable
-    ``id`` (``"stride=2-padding=SAME"``), which ``str()`` gives too."""
+    ``id`` (``"stride=2-padding=SAME"``), which ``str()`` gives too.
+
+    Example:
+      >>> p = cases(window=((2, 3),), stride=(1,))[0]
+      >>> p.id, str(p)
+      ('window=2x3-stride=1', 'window=2x3-stride=1')
+      >>> dict(p)
+      {'window': (2, 3), 'stride': 1}
+    """
 
     @property
     def id(self) -> str:

@@ -61,7 +61,19 @@ def _conv_setup(x, w, b, stride, padding, dilation, groups, flip, padding_mode="
 def conv_forward(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=False,
                  padding_mode="zeros"):
     """Eq. 1:
-    ``y[n,d,i] = sum_c sum_m w[d,c,m] x_pad[n,c,i*s+m*r] + b[d]``."""
+    ``y[n,d,i] = sum_c sum_m w[d,c,m] x_pad[n,c,i*s+m*r] + b[d]``.
+
+    Example:
+      >>> import jax, jaxconv
+      >>> x, w = np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2))
+      >>> y = conv_forward(x, w, b=np.array([1.0]))
+      >>> y.shape, y.dtype
+      ((1, 1, 3, 3), dtype('float64'))
+      >>> y[0, 0].tolist()
+      [[11.0, 15.0, 19.0], [27.0, 31.0, 35.0], [43.0, 47.0, 51.0]]
+      >>> np.allclose(y, jax.jit(jaxconv.conv)(x, w, np.array([1.0])))
+      True
+    """
     x, w, b, cfg, xp, outs = _conv_setup(x, w, b, stride, padding, dilation, groups, flip,
                                          padding_mode)
     n_, c_ = x.shape[:2]
@@ -88,6 +100,20 @@ def conv_backward(x, w, delta, *, stride=1, padding="VALID", dilation=1, groups=
       which ``(p - m*r)/s`` is an output index, then each padded position's value added to the
       input position it holds (cropped, for zero padding);
     * bias: ``dE/db[d] = sum_{n,i} delta[n,d,i]``.
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x, w = np.arange(16.0).reshape(1, 1, 4, 4), np.ones((1, 1, 2, 2))
+      >>> delta = np.ones((1, 1, 3, 3))
+      >>> dx, dw, db = conv_backward(x, w, delta)
+      >>> dx[0, 0].tolist()
+      [[1.0, 2.0, 2.0, 1.0], [2.0, 4.0, 4.0, 2.0], [2.0, 4.0, 4.0, 2.0], [1.0, 2.0, 2.0, 1.0]]
+      >>> dw[0, 0].tolist(), db.tolist()
+      ([[45.0, 54.0], [81.0, 90.0]], [9.0])
+      >>> grads = compiled_pullback(jaxconv.conv)((x, w), delta)
+      >>> [np.allclose(a, b) for a, b in zip(grads, (dx, dw))]
+      [True, True]
     """
     x, w_eff, _, cfg, xp, outs = _conv_setup(x, w, None, stride, padding, dilation, groups, flip,
                                              padding_mode)
@@ -143,6 +169,17 @@ def max_pool_forward(x, window, stride=None, padding="VALID", ceil_mode=False, *
 
     Only real elements are visited; a later one wins if ``val > maxval or isnan(val)`` (ties: the
     first maximum; NaN: the last NaN), as PyTorch's max-pool kernels.
+
+    Example:
+      >>> import jax, jaxconv
+      >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+      >>> y, winners = max_pool_forward(x, 2)
+      >>> y[0, 0].tolist()
+      [[5.0, 7.0], [13.0, 15.0]]
+      >>> winners[0, 0].tolist()
+      [[(1, 1), (1, 3)], [(3, 1), (3, 3)]]
+      >>> np.allclose(y, jax.jit(lambda v: jaxconv.max_pool(v, 2))(x))
+      True
     """
     x = _f64(x)
     cfg = _windows.pool_config("textbook.max_pool", x, window, stride, padding, ceil_mode,
@@ -165,7 +202,20 @@ def max_pool_forward(x, window, stride=None, padding="VALID", ceil_mode=False, *
 
 def max_pool_backward(x, delta, window, stride=None, padding="VALID", ceil_mode=False, *,
                       dilation=1):
-    """Each delta is added to its window's winning unit; overlapping windows accumulate."""
+    """Each delta is added to its window's winning unit; overlapping windows accumulate.
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x = np.array([[[[0.0, 1.0, 0.0], [1.0, 5.0, 1.0], [0.0, 1.0, 0.0]]]])
+      >>> delta = np.ones((1, 1, 2, 2))
+      >>> dx = max_pool_backward(x, delta, 2, stride=1)
+      >>> dx[0, 0].tolist()       # the centre wins all four windows
+      [[0.0, 0.0, 0.0], [0.0, 4.0, 0.0], [0.0, 0.0, 0.0]]
+      >>> (g,) = compiled_pullback(lambda v: jaxconv.max_pool(v, 2, stride=1))((x,), delta)
+      >>> np.allclose(g, dx)
+      True
+    """
     _, winners = max_pool_forward(x, window, stride, padding, ceil_mode, dilation=dilation)
     delta = _f64(delta)
     dx = np.zeros(np.shape(x))
@@ -190,7 +240,20 @@ def _avg_divisor(cfg, o, count_include_pad, divisor_override):
 
 def avg_pool_forward(x, window, stride=None, padding="VALID", ceil_mode=False,
                      count_include_pad=True, *, divisor_override=None):
-    """``y[n,c,o] = (1/m) sum_t x_pad[n,c,o*s+t]``."""
+    """``y[n,c,o] = (1/m) sum_t x_pad[n,c,o*s+t]``.
+
+    Example:
+      >>> import jax, jaxconv
+      >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+      >>> avg_pool_forward(x, 2)[0, 0].tolist()
+      [[2.5, 4.5], [10.5, 12.5]]
+      >>> y = avg_pool_forward(x, 3, stride=2, padding=1, count_include_pad=False)
+      >>> y[0, 0].tolist()
+      [[2.5, 4.0], [8.5, 10.0]]
+      >>> pool = jax.jit(lambda v: jaxconv.avg_pool(v, 3, 2, 1, count_include_pad=False))
+      >>> np.allclose(y, pool(x))
+      True
+    """
     x = _f64(x)
     cfg = _windows.pool_config("textbook.avg_pool", x, window, stride, padding, ceil_mode)
     y = np.zeros(x.shape[:2] + cfg.out_sizes)
@@ -202,7 +265,20 @@ def avg_pool_forward(x, window, stride=None, padding="VALID", ceil_mode=False,
 
 def avg_pool_backward(x, delta, window, stride=None, padding="VALID", ceil_mode=False,
                       count_include_pad=True, *, divisor_override=None):
-    """Eq. 16: every element of a window receives ``delta / m``; overlapping windows accumulate."""
+    """Eq. 16: every element of a window receives ``delta / m``; overlapping windows accumulate.
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x = np.zeros((1, 1, 3, 3))
+      >>> delta = np.ones((1, 1, 2, 2))
+      >>> dx = avg_pool_backward(x, delta, 2, stride=1)
+      >>> dx[0, 0].tolist()
+      [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]
+      >>> (g,) = compiled_pullback(lambda v: jaxconv.avg_pool(v, 2, stride=1))((x,), delta)
+      >>> np.allclose(g, dx)
+      True
+    """
     x, delta = _f64(x), _f64(delta)
     cfg = _windows.pool_config("textbook.avg_pool", x, window, stride, padding, ceil_mode)
     dx = np.zeros_like(x)
@@ -215,7 +291,18 @@ def avg_pool_backward(x, delta, window, stride=None, padding="VALID", ceil_mode=
 
 
 def lp_pool_forward(x, window, p=2.0, stride=None, padding="VALID", ceil_mode=False):
-    """``y = (sum_t |x_t|^p)^(1/p)`` over each window."""
+    """``y = (sum_t |x_t|^p)^(1/p)`` over each window.
+
+    Example:
+      >>> import jax, jaxconv
+      >>> x = np.array([[[3.0, 4.0, 0.0, -5.0]]])
+      >>> lp_pool_forward(x, 2).tolist()
+      [[[5.0, 5.0]]]
+      >>> lp_pool_forward(x, 2, p=1.0).tolist()
+      [[[7.0, 5.0]]]
+      >>> np.allclose(lp_pool_forward(x, 2), jax.jit(lambda v: jaxconv.lp_pool(v, 2))(x))
+      True
+    """
     x = _f64(x)
     cfg = _windows.pool_config("textbook.lp_pool", x, window, stride, padding, ceil_mode)
     y = np.zeros(x.shape[:2] + cfg.out_sizes)
@@ -227,7 +314,20 @@ def lp_pool_forward(x, window, p=2.0, stride=None, padding="VALID", ceil_mode=Fa
 
 
 def lp_pool_backward(x, delta, window, p=2.0, stride=None, padding="VALID", ceil_mode=False):
-    """``dE/dx_t += delta * x_t |x_t|^(p-2) / y^(p-1)`` per window; windows with ``y = 0`` add 0."""
+    """``dE/dx_t += delta * x_t |x_t|^(p-2) / y^(p-1)`` per window; windows with ``y = 0`` add 0.
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x = np.array([[[3.0, 4.0, 0.0, -5.0]]])
+      >>> delta = np.ones((1, 1, 2))
+      >>> dx = lp_pool_backward(x, delta, 2)
+      >>> dx.tolist()             # p = 2: x / y
+      [[[0.6, 0.8, 0.0, -1.0]]]
+      >>> (g,) = compiled_pullback(lambda v: jaxconv.lp_pool(v, 2))((x,), delta)
+      >>> np.allclose(g, dx)
+      True
+    """
     x, delta = _f64(x), _f64(delta)
     y = lp_pool_forward(x, window, p, stride, padding, ceil_mode)
     cfg = _windows.pool_config("textbook.lp_pool", x, window, stride, padding, ceil_mode)
@@ -263,7 +363,21 @@ def activation_backward(name, x, delta, **options):
     vector-Jacobian products of softmax and log_softmax (Eq. 40-41) through their full
     Jacobians along ``axis``. Options as the ops take them: ``negative_slope`` (leaky_relu),
     ``alpha`` (elu), ``approximate`` (gelu: "none" or "tanh"), ``beta`` and ``threshold``
-    (softplus), ``axis`` (softmax, log_softmax)."""
+    (softplus), ``axis`` (softmax, log_softmax).
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x, delta = np.array([-1.0, 0.5, 2.0]), np.ones(3)
+      >>> activation_backward("relu", x, delta).tolist()
+      [0.0, 1.0, 1.0]
+      >>> activation_backward("leaky_relu", x, delta, negative_slope=0.1).tolist()
+      [0.1, 1.0, 1.0]
+      >>> delta = np.array([1.0, 0.0, -1.0])
+      >>> (g,) = compiled_pullback(jaxconv.softmax)((x,), delta)
+      >>> np.allclose(activation_backward("softmax", x, delta), g)
+      True
+    """
     x, delta = _f64(x), _f64(delta)
     if name == "relu":
         return delta * (x > 0)
@@ -308,7 +422,20 @@ def activation_backward(name, x, delta, **options):
 
 def dense_backward(x, w, delta):
     """Eq. 26, the MLP rule, as loops: ``dx[n,i] = sum_j delta[n,j] w[i,j]``,
-    ``dw[i,j] = sum_n x[n,i] delta[n,j]``, ``db[j] = sum_n delta[n,j]``."""
+    ``dw[i,j] = sum_n x[n,i] delta[n,j]``, ``db[j] = sum_n delta[n,j]``.
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x, w = np.array([[1.0, 2.0]]), np.array([[1.0, 0.0, -1.0], [2.0, 1.0, 0.0]])
+      >>> delta = np.ones((1, 3))
+      >>> dx, dw, db = dense_backward(x, w, delta)
+      >>> dx.tolist(), dw.tolist(), db.tolist()
+      ([[0.0, 3.0]], [[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], [1.0, 1.0, 1.0])
+      >>> grads = compiled_pullback(jaxconv.dense)((x, w, np.zeros(3)), delta)
+      >>> [np.allclose(a, b) for a, b in zip(grads, (dx, dw, db))]
+      [True, True, True]
+    """
     x, w, delta = _f64(x), _f64(w), _f64(delta)
     n_, i_ = x.shape
     j_ = w.shape[1]
@@ -321,7 +448,18 @@ def dense_backward(x, w, delta):
 
 
 def mse_backward(y, t, reduction="sum"):
-    """Eq. 28: ``dE/dy_p = y_p - t_p`` (divided by the element count for "mean")."""
+    """Eq. 28: ``dE/dy_p = y_p - t_p`` (divided by the element count for "mean").
+
+    Example:
+      >>> import jax, jaxconv
+      >>> y, t = np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 0.0, 1.0, 0.0])
+      >>> mse_backward(y, t).tolist()
+      [0.0, 2.0, 2.0, 4.0]
+      >>> mse_backward(y, t, "mean").tolist()
+      [0.0, 0.5, 0.5, 1.0]
+      >>> np.allclose(mse_backward(y, t), jax.jit(jax.grad(jaxconv.mse))(y, t))
+      True
+    """
     y, t = _f64(y), _f64(t)
     return (y - t) / (y.size if reduction == "mean" else 1)
 
@@ -330,7 +468,20 @@ def softmax_cross_entropy_backward(logits, labels, reduction="mean", label_smoot
                                    ignore_index=None, weights=None):
     """``dE/dz_n = w_n (softmax(z_n) * sum_k t_nk - t_n)`` (``t`` one-hot for integer labels,
     smoothed ``(1 - eps) t + eps / K``), rows with ``ignore_index`` zero, "mean" divided by the
-    sum of the weights of the rows kept (PyTorch)."""
+    sum of the weights of the rows kept (PyTorch).
+
+    Example:
+      >>> import jax, jaxconv
+      >>> logits, labels = np.zeros((2, 3)), np.array([0, 2])
+      >>> np.round(softmax_cross_entropy_backward(logits, labels), 4).tolist()
+      [[-0.3333, 0.1667, 0.1667], [0.1667, 0.1667, -0.3333]]
+      >>> g = softmax_cross_entropy_backward(logits, labels, ignore_index=2)
+      >>> np.round(g[0], 4).tolist(), bool(np.all(g[1] == 0))      # row 1 ignored
+      ([-0.6667, 0.3333, 0.3333], True)
+      >>> g = jax.jit(jax.grad(jaxconv.softmax_cross_entropy))(logits, labels)
+      >>> np.allclose(softmax_cross_entropy_backward(logits, labels), g)
+      True
+    """
     z = _f64(logits)
     n, k = z.shape
     labels = np.asarray(labels)
@@ -351,14 +502,35 @@ def softmax_cross_entropy_backward(logits, labels, reduction="mean", label_smoot
 
 
 def sigmoid_binary_cross_entropy_backward(logits, targets, reduction="mean"):
-    """``dE/dz = sigmoid(z) - t``, ``dE/dt = -z`` (divided by the element count for "mean")."""
+    """``dE/dz = sigmoid(z) - t``, ``dE/dt = -z`` (divided by the element count for "mean").
+
+    Example:
+      >>> import jax, jaxconv
+      >>> z, t = np.array([1.0, -2.0]), np.array([1.0, 0.0])
+      >>> dz, dt = sigmoid_binary_cross_entropy_backward(z, t)
+      >>> np.round(dz, 4).tolist(), dt.tolist()
+      ([-0.1345, 0.0596], [-0.5, 1.0])
+      >>> grads = jax.jit(jax.grad(jaxconv.sigmoid_binary_cross_entropy, argnums=(0, 1)))(z, t)
+      >>> [np.allclose(a, b) for a, b in zip(grads, (dz, dt))]
+      [True, True]
+    """
     z, t = _f64(logits), _f64(targets)
     scale = z.size if reduction == "mean" else 1
     return (1 / (1 + np.exp(-z)) - t) / scale, -z / scale
 
 
 def huber_backward(y, t, reduction="mean", delta=1.0):
-    """``dE/dy = d`` where ``|d| < delta``, else ``delta * sign(d)``; ``dE/dt = -dE/dy``."""
+    """``dE/dy = d`` where ``|d| < delta``, else ``delta * sign(d)``; ``dE/dt = -dE/dy``.
+
+    Example:
+      >>> import jax, jaxconv
+      >>> y, t = np.array([0.5, 3.0, -2.0]), np.zeros(3)
+      >>> dy, dt = huber_backward(y, t, "sum")
+      >>> dy.tolist(), dt.tolist()
+      ([0.5, 1.0, -1.0], [-0.5, -1.0, 1.0])
+      >>> np.allclose(dy, jax.jit(jax.grad(jaxconv.huber), static_argnums=2)(y, t, "sum"))
+      True
+    """
     d = _f64(y) - _f64(t)
     g = np.where(np.abs(d) < delta, d, delta * np.sign(d)) / (d.size if reduction == "mean" else 1)
     return g, -g
@@ -367,7 +539,21 @@ def huber_backward(y, t, reduction="mean", delta=1.0):
 def max_unpool_backward(indices, delta):
     """``dE/dx[n, c, o] = delta[n, c, indices[n, c, o]]`` (flat positions of each plane) for the
     value that was written there: the last ``o`` in flat order with that index; zero for the
-    others and for indices outside the plane."""
+    others and for indices outside the plane.
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> delta = np.array([[[10.0, 20.0, 30.0, 40.0]]])
+      >>> max_unpool_backward(np.array([[[1, 3]]]), delta).tolist()
+      [[[20.0, 40.0]]]
+      >>> max_unpool_backward(np.array([[[1, 1]]]), delta).tolist()   # the last write counts
+      [[[0.0, 20.0]]]
+      >>> idx = np.array([[[1, 3]]])
+      >>> unpool = compiled_pullback(lambda v: jaxconv.max_unpool(v, idx, 2))
+      >>> np.allclose(unpool((np.ones((1, 1, 2)),), delta)[0], max_unpool_backward(idx, delta))
+      True
+    """
     delta = _f64(delta)
     flat = delta.reshape(delta.shape[:2] + (-1,))
     idx = np.asarray(indices).reshape(indices.shape[:2] + (-1,))
@@ -404,7 +590,17 @@ def conv_transpose_forward(x, w, b=None, *, stride=1, padding=0, output_padding=
                            groups=1):
     """``y[n, o, i*s + m*r - lo] += x[n, c, i] * w[c, o', m]`` over every input position ``i``,
     tap ``m`` and channel ``c`` of ``o``'s group: each input scatters the kernel (PyTorch's
-    transposed convolution, the convolution's Eq. 5 run forward, Eq. 9)."""
+    transposed convolution, the convolution's Eq. 5 run forward, Eq. 9).
+
+    Example:
+      >>> import jax, jaxconv
+      >>> x, w = np.ones((1, 1, 2)), np.array([[[1.0, 2.0, 3.0]]])
+      >>> y = conv_transpose_forward(x, w, stride=2)
+      >>> y.tolist()              # two copies of the kernel, overlapping at position 2
+      [[[1.0, 2.0, 4.0, 2.0, 3.0]]]
+      >>> np.allclose(y, jax.jit(lambda a, b: jaxconv.conv_transpose(a, b, stride=2))(x, w))
+      True
+    """
     x, w, b = _f64(x), _f64(w), _f64(b)
     pairs, shape = _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups)
     y = np.zeros(shape)
@@ -418,7 +614,20 @@ def conv_transpose_forward(x, w, b=None, *, stride=1, padding=0, output_padding=
 def conv_transpose_backward(x, w, delta, *, stride=1, padding=0, output_padding=0, dilation=1,
                             groups=1):
     """``dx[n,c,i] = sum_{o,m} delta[n,o,i*s+m*r-lo] w[c,o',m]`` (the convolution's forward),
-    ``dw[c,o',m] = sum_{n,i} x[n,c,i] delta[n,o,i*s+m*r-lo]`` (its weight gradient), ``db``."""
+    ``dw[c,o',m] = sum_{n,i} x[n,c,i] delta[n,o,i*s+m*r-lo]`` (its weight gradient), ``db``.
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x, w = np.ones((1, 1, 2)), np.array([[[1.0, 2.0, 3.0]]])
+      >>> delta = np.arange(5.0).reshape(1, 1, 5)
+      >>> dx, dw, db = conv_transpose_backward(x, w, delta, stride=2)
+      >>> dx.tolist(), dw.tolist(), db.tolist()
+      ([[[8.0, 20.0]]], [[[2.0, 4.0, 6.0]]], [10.0])
+      >>> pullback = compiled_pullback(lambda a, b: jaxconv.conv_transpose(a, b, stride=2))
+      >>> [np.allclose(a, b) for a, b in zip(pullback((x, w), delta), (dx, dw))]
+      [True, True]
+    """
     x, w, delta = _f64(x), _f64(w), _f64(delta)
     pairs, _ = _transpose_pairs(x, w, stride, padding, output_padding, dilation, groups)
     dx, dw = np.zeros_like(x), np.zeros_like(w)
@@ -435,7 +644,20 @@ def _bins(size, out):
 
 def adaptive_pool_backward(kind, x, delta, output_size):
     """PyTorch's bins ``[floor(iL/O), ceil((i+1)L/O))``: ``"avg"`` spreads ``delta / m`` over the
-    bin, ``"max"`` gives it to the bin's first maximum (the last NaN if any)."""
+    bin, ``"max"`` gives it to the bin's first maximum (the last NaN if any).
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x, delta = np.array([[[0.0, 1.0, 2.0, 1.0, 3.0]]]), np.ones((1, 1, 2))
+      >>> adaptive_pool_backward("max", x, delta, 2).tolist()     # bins [0, 3) and [2, 5)
+      [[[0.0, 0.0, 1.0, 0.0, 1.0]]]
+      >>> np.round(adaptive_pool_backward("avg", x, delta, 2), 4).tolist()
+      [[[0.3333, 0.3333, 0.6667, 0.3333, 0.3333]]]
+      >>> (g,) = compiled_pullback(lambda v: jaxconv.adaptive_avg_pool(v, 2))((x,), delta)
+      >>> np.allclose(g, adaptive_pool_backward("avg", x, delta, 2))
+      True
+    """
     x, delta = _f64(x), _f64(delta)
     n = x.ndim - 2
     out = (output_size,) * n if isinstance(output_size, int) else tuple(output_size)
@@ -492,7 +714,19 @@ def norm_backward(kind, x, scale, bias, delta, *, num_groups=None, num_axes=1, e
     """Eq. 42-44 (and Eq. 46 for ``training=False`` batch norm) executed set by set: for each
     normalisation set the sums ``mu = sum x / M``, ``var = sum (x - mu)^2 / M`` in loops, then
     ``dx = (g - sum g / M - x_hat * sum g x_hat / M) / sigma`` with ``g = scale * delta``.
-    Returns ``(dE/dx, dE/dscale, dE/dbias)`` (None for an absent scale or bias)."""
+    Returns ``(dE/dx, dE/dscale, dE/dbias)`` (None for an absent scale or bias).
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x, delta = np.array([[1.0, 2.0, 3.0, 4.0]]), np.array([[1.0, 0.0, 0.0, 0.0]])
+      >>> dx, dscale, dbias = norm_backward("layer_norm", x, np.ones(4), np.zeros(4), delta)
+      >>> dx.shape, np.round(dscale, 4).tolist(), dbias.tolist()
+      ((1, 4), [-1.3416, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0])
+      >>> grads = compiled_pullback(jaxconv.layer_norm)((x, np.ones(4), np.zeros(4)), delta)
+      >>> [np.allclose(a, b, atol=1e-6) for a, b in zip(grads, (dx, dscale, dbias))]
+      [True, True, True]
+    """
     rows, feats, unflatten = _norm_rows(kind, x, num_groups, num_axes)
     drows = _norm_rows(kind, delta, num_groups, num_axes)[0]
     sflat = None if scale is None else _f64(scale).reshape(-1)
@@ -558,7 +792,20 @@ def _interpolate_corners(taps, o):
 
 
 def interpolate_forward(x, size=None, scale_factor=None, mode="nearest", align_corners=None):
-    """Eq. 47-49: ``y[n,c,o] = sum over corners of prod_a w_a * x[n,c,i]`` (PyTorch's rules)."""
+    """Eq. 47-49: ``y[n,c,o] = sum over corners of prod_a w_a * x[n,c,i]`` (PyTorch's rules).
+
+    Example:
+      >>> import jax, jaxconv
+      >>> x = np.array([[[0.0, 1.0, 2.0]]])
+      >>> interpolate_forward(x, scale_factor=2, mode="linear").tolist()
+      [[[0.0, 0.25, 0.75, 1.25, 1.75, 2.0]]]
+      >>> interpolate_forward(x, size=5).tolist()                 # nearest
+      [[[0.0, 0.0, 1.0, 1.0, 2.0]]]
+      >>> y = interpolate_forward(x, scale_factor=2, mode="linear")
+      >>> resize = jax.jit(lambda v: jaxconv.interpolate(v, scale_factor=2, mode="linear"))
+      >>> np.allclose(y, resize(x))
+      True
+    """
     x = _f64(x)
     cfg, taps = _interpolate_setup(x, size, scale_factor, mode, align_corners)
     y = np.zeros(x.shape[:2] + cfg.out_sizes)
@@ -570,7 +817,19 @@ def interpolate_forward(x, size=None, scale_factor=None, mode="nearest", align_c
 def interpolate_backward(x, delta, size=None, scale_factor=None, mode="nearest",
                          align_corners=None):
     """Eq. 50: each output's delta, times its product of weights, added to every input it
-    read: ``dx[n,c,i] += prod_a w_a * delta[n,c,o]``."""
+    read: ``dx[n,c,i] += prod_a w_a * delta[n,c,o]``.
+
+    Example:
+      >>> import jaxconv
+      >>> from jaxconv.testing import compiled_pullback   # jax.vjp's pullback, compiled
+      >>> x, delta = np.zeros((1, 1, 2)), np.ones((1, 1, 5))
+      >>> interpolate_backward(x, delta, size=5).tolist()     # nearest: outputs 0-2 read x[0]
+      [[[3.0, 2.0]]]
+      >>> dx = interpolate_backward(x, delta, size=5, mode="linear")
+      >>> up = compiled_pullback(lambda v: jaxconv.interpolate(v, size=5, mode="linear"))
+      >>> np.allclose(up((x,), delta)[0], dx)
+      True
+    """
     x, delta = _f64(x), _f64(delta)
     cfg, taps = _interpolate_setup(x, size, scale_factor, mode, align_corners)
     dx = np.zeros_like(x)

@@ -32,7 +32,18 @@ _META = "__meta__"
 
 
 class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used: unreadable, truncated, tampered or mismatched."""
+    """A checkpoint file that cannot be used: unreadable, truncated, tampered or mismatched.
+
+    A :class:`ValueError`; its message names the file and the problem.
+
+    Example:
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     try:
+      ...         load(pathlib.Path(d) / "missing.npz", {})
+      ...     except CheckpointError as err:
+      ...         print(isinstance(err, ValueError), "no checkpoint at" in str(err))
+      True True
+    """
 
 
 def _is_key(leaf) -> bool:
@@ -90,7 +101,21 @@ def remove_stale_temps(folder, name) -> list[pathlib.Path]:
 
 
 def save(path, tree, metadata: dict | None = None) -> None:
-    """Write ``tree`` (a pytree of arrays and PRNG keys) and ``metadata`` to ``path`` atomically."""
+    """Write ``tree`` (a pytree of arrays and PRNG keys) and ``metadata`` to ``path`` atomically.
+
+    Args:
+      path: the file to create or replace (its folder is created if need be).
+      tree: a pytree of arrays and PRNG keys, e.g. a train state.
+      metadata: JSON-serialisable values to store beside it (model name, step, ...).
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     path = pathlib.Path(d) / "run" / "ckpt.npz"
+      ...     save(path, {"w": jnp.ones((2, 3)), "key": jax.random.key(0)}, {"step": 7})
+      ...     print(path.is_file(), read_metadata(path))
+      True {'step': 7}
+    """
     path = pathlib.Path(path)
     names, leaves, _ = _flatten(tree)
     arrays = {}
@@ -107,7 +132,21 @@ def save(path, tree, metadata: dict | None = None) -> None:
 
 
 def read_metadata(path) -> dict:
-    """The JSON metadata block of a checkpoint (validated format and version)."""
+    """The JSON metadata block of a checkpoint (validated format and version).
+
+    Args:
+      path: a file :func:`save` wrote.
+
+    Returns:
+      The ``metadata`` dict given to :func:`save`; raises :class:`CheckpointError` if the file
+      is no checkpoint of this format version.
+
+    Example:
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     save(pathlib.Path(d) / "ckpt.npz", {"w": np.zeros(3)}, {"model": "mlp", "step": 2})
+      ...     print(read_metadata(pathlib.Path(d) / "ckpt.npz"))
+      {'model': 'mlp', 'step': 2}
+    """
     return _open(path)[1]["metadata"]
 
 
@@ -146,6 +185,25 @@ def load(path, template, expect: dict | None = None):
     Raises :class:`CheckpointError` naming the problem if the file is unreadable, truncated, of
     another format or version, holds other leaves or shapes or dtypes than ``template``, or if
     its metadata differs from ``expect`` on any key given there.
+
+    Args:
+      path: a file :func:`save` wrote.
+      template: a pytree of the expected structure, leaf shapes and dtypes (its values unused).
+      expect: metadata values the file must hold, e.g. ``{"model": "lenet5"}``.
+
+    Returns:
+      ``(tree, metadata)``: ``template``'s structure holding the stored leaves (NumPy arrays,
+      PRNG keys as keys), and the stored metadata.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> state = {"w": jnp.arange(3.0), "step": jnp.array(7)}
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     path = pathlib.Path(d) / "ckpt.npz"
+      ...     save(path, state, {"model": "mlp"})
+      ...     tree, meta = load(path, state, expect={"model": "mlp"})
+      >>> tree["w"].tolist(), int(tree["step"]), meta
+      ([0.0, 1.0, 2.0], 7, {'model': 'mlp'})
     """
     npz, meta = _open(path)
     stored = meta["metadata"]

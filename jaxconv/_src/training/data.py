@@ -32,6 +32,22 @@ from jaxconv._src.core import args as _args
 
 
 class Dataset(NamedTuple):
+    """A data set's train and test splits as NumPy arrays.
+
+    Attributes:
+      x_train: ``(N_train, *input_shape)`` inputs, channels first.
+      y_train: ``(N_train,)`` class ids.
+      x_test, y_test: the test split, likewise.
+
+    ``num_classes`` is one more than the largest label of either split, ``input_shape`` the
+    shape of one input.
+
+    Example:
+      >>> ds = Dataset(np.zeros((4, 1, 8, 8)), np.array([0, 1, 2, 1]),
+      ...              np.zeros((2, 1, 8, 8)), np.array([0, 3]))
+      >>> ds.num_classes, ds.input_shape
+      (4, (1, 8, 8))
+    """
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
@@ -53,7 +69,18 @@ def _need(package: str, extra: str = "data"):
 
 
 def mnist1d() -> Dataset:
-    """MNIST-1D generated offline (``mnist1d.data.make_dataset``; never its download path)."""
+    """MNIST-1D generated offline (``mnist1d.data.make_dataset``; never its download path).
+
+    Returns:
+      A :class:`Dataset`: 4000 train and 1000 test inputs ``(N, 1, 40)``, ten classes.
+
+    Example:
+      >>> ds = mnist1d()
+      >>> ds.x_train.shape, ds.x_test.shape, ds.num_classes
+      ((4000, 1, 40), (1000, 1, 40), 10)
+      >>> ds.x_train.dtype, ds.y_train.dtype
+      (dtype('float32'), dtype('int32'))
+    """
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError:
@@ -64,7 +91,21 @@ def mnist1d() -> Dataset:
 
 
 def digits(test_fraction: float = 0.2) -> Dataset:
-    """scikit-learn's 8x8 digits, a fixed stratified split (independent of the training seed)."""
+    """scikit-learn's 8x8 digits, a fixed stratified split (independent of the training seed).
+
+    Args:
+      test_fraction: the share of the 1797 images in the test split.
+
+    Returns:
+      A :class:`Dataset` of ``(N, 1, 8, 8)`` inputs scaled to ``[0, 1]``, ten classes.
+
+    Example:
+      >>> ds = digits()
+      >>> ds.x_train.shape, ds.x_test.shape, ds.num_classes
+      ((1437, 1, 8, 8), (360, 1, 8, 8), 10)
+      >>> float(ds.x_train.min()), float(ds.x_train.max())
+      (0.0, 1.0)
+    """
     try:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
@@ -89,7 +130,23 @@ _IDX_FILES = {"train_images": "train-images-idx3-ubyte", "train_labels": "train-
 
 def read_idx(path) -> np.ndarray:
     """Parse one IDX file (optionally gzip-compressed): magic ``0 0 dtype ndim``, ``ndim``
-    big-endian int32 sizes, then the data in row-major order."""
+    big-endian int32 sizes, then the data in row-major order.
+
+    Args:
+      path: the file; read through gzip when its name ends in ``.gz``.
+
+    Returns:
+      The array, of the shape and dtype its header gives.
+
+    Example:
+      >>> import tempfile
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     path = pathlib.Path(d) / "images-idx3-ubyte"
+      ...     write_idx(path, np.arange(12, dtype=np.uint8).reshape(3, 2, 2))
+      ...     images = read_idx(path)
+      >>> images.shape, images.dtype, images[2].tolist()
+      ((3, 2, 2), dtype('uint8'), [[8, 9], [10, 11]])
+    """
     path = pathlib.Path(path)
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
@@ -121,7 +178,27 @@ def _find(directory: pathlib.Path, stem: str):
 
 
 def idx_dataset(name: str, data_dir) -> Dataset:
-    """MNIST-format IDX files from ``data_dir``."""
+    """MNIST-format IDX files from ``data_dir``.
+
+    Args:
+      name: the data set's name (``"mnist"`` or ``"fashion-mnist"``), for the messages.
+      data_dir: the folder holding ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+        ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte``, each ``.gz`` or not.
+
+    Returns:
+      A :class:`Dataset` of ``(N, 1, H, W)`` float32 inputs (8-bit pixels scaled to
+      ``[0, 1]``) and int32 labels in ``[0, 10)``.
+
+    Example:
+      >>> import tempfile
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     for split, n in (("train", 6), ("t10k", 2)):
+      ...         write_idx(f"{d}/{split}-images-idx3-ubyte.gz", np.full((n, 4, 4), 255, np.uint8))
+      ...         write_idx(f"{d}/{split}-labels-idx1-ubyte.gz", np.arange(n, dtype=np.uint8))
+      ...     ds = idx_dataset("mnist", d)
+      >>> ds.x_train.shape, float(ds.x_train.max()), ds.y_test.tolist()
+      ((6, 1, 4, 4), 1.0, [0, 1])
+    """
     if data_dir is None:
         raise ValueError(f"jaxconv.data: `{name}` is read from IDX files; pass their directory as "
                          f"data_dir=... (command line: --data-dir DIR).")
@@ -161,7 +238,20 @@ def idx_dataset(name: str, data_dir) -> Dataset:
 
 
 def write_idx(path, array: np.ndarray) -> None:
-    """Write ``array`` (uint8, int8, >i2, >i4, >f4 or >f8) as an IDX file (``.gz`` by suffix)."""
+    """Write ``array`` (uint8, int8, >i2, >i4, >f4 or >f8) as an IDX file (``.gz`` by suffix).
+
+    Args:
+      path: the file to create or replace; gzip-compressed when its name ends in ``.gz``.
+      array: any shape; its dtype's kind and size pick the IDX type code.
+
+    Example:
+      >>> import tempfile
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     write_idx(pathlib.Path(d) / "labels.gz", np.array([3, 1, 4], np.uint8))
+      ...     with gzip.open(pathlib.Path(d) / "labels.gz") as f:
+      ...         print(list(f.read()))           # magic 0 0 8 (uint8) 1 (axis), size 3, data
+      [0, 0, 8, 1, 0, 0, 0, 3, 3, 1, 4]
+    """
     a = np.asarray(array)
     kind = (a.dtype.kind, a.dtype.itemsize)
     matches = [(code, np.dtype(spec)) for code, spec in _IDX_DTYPES.items()
@@ -180,7 +270,25 @@ def write_idx(path, array: np.ndarray) -> None:
 
 def synthetic(n_train: int = 512, n_test: int = 128, shape=(1, 8, 8), num_classes: int = 4,
               noise: float = 0.5, seed: int = 0) -> Dataset:
-    """Noisy copies of ``num_classes`` random templates: learnable in a few steps."""
+    """Noisy copies of ``num_classes`` random templates: learnable in a few steps.
+
+    Args:
+      n_train, n_test: the sizes of the two splits.
+      shape: the shape of one input, channels first.
+      num_classes: the number of templates (classes), drawn equally often.
+      noise: the standard deviation of the Gaussian noise added to the templates.
+      seed: the NumPy seed of the templates, labels and noise.
+
+    Returns:
+      A :class:`Dataset` of float32 inputs and int32 labels.
+
+    Example:
+      >>> ds = synthetic(n_train=8, n_test=4, shape=(1, 4, 4), num_classes=2)
+      >>> ds.x_train.shape, ds.x_test.shape, ds.num_classes
+      ((8, 1, 4, 4), (4, 1, 4, 4), 2)
+      >>> np.bincount(ds.y_train).tolist()
+      [4, 4]
+    """
     rng = np.random.default_rng(seed)
     templates = rng.standard_normal((num_classes,) + tuple(shape))
 
@@ -196,7 +304,21 @@ def synthetic(n_train: int = 512, n_test: int = 128, shape=(1, 8, 8), num_classe
 def random_shift(max_shift: int):
     """A training-batch augmentation for :func:`jaxconv.train.fit`: shift every example along its
     last (spatial) axis by a uniform random integer in ``[-max_shift, max_shift]``, filling with
-    zeros. For MNIST-1D this mirrors the random translation that generates the data."""
+    zeros. For MNIST-1D this mirrors the random translation that generates the data.
+
+    Args:
+      max_shift: the largest shift, in positions.
+
+    Returns:
+      A function ``shift(rng, x)`` of a :class:`numpy.random.Generator` and a batch
+      ``(N, ..., L)``, returning the shifted batch of the same shape.
+
+    Example:
+      >>> shift = random_shift(1)
+      >>> x = np.array([[[1, 2, 3, 4]]] * 3, np.float32)
+      >>> shift(np.random.default_rng(2), x)[:, 0].tolist()
+      [[0.0, 1.0, 2.0, 3.0], [2.0, 3.0, 4.0, 0.0], [2.0, 3.0, 4.0, 0.0]]
+    """
     _args.check_int("data.random_shift", "max_shift", max_shift, minimum=0)
 
     def shift(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
@@ -217,7 +339,20 @@ DATASETS = ("mnist1d", "digits", "mnist", "fashion-mnist", "synthetic")
 
 def load(name: str, *, data_dir=None) -> Dataset:
     """Load dataset ``name`` (one of :data:`jaxconv.data.DATASETS`) as
-    ``(x_train, y_train, x_test, y_test)``."""
+    ``(x_train, y_train, x_test, y_test)``.
+
+    Args:
+      name: ``"mnist1d"``, ``"digits"``, ``"mnist"``, ``"fashion-mnist"`` or ``"synthetic"``.
+      data_dir: the folder of the IDX files, for ``"mnist"`` and ``"fashion-mnist"``.
+
+    Returns:
+      A :class:`Dataset`.
+
+    Example:
+      >>> ds = load("synthetic")
+      >>> ds.input_shape, ds.num_classes, len(ds.x_train), len(ds.x_test)
+      ((1, 8, 8), 4, 512, 128)
+    """
     if name == "mnist1d":
         return mnist1d()
     if name == "digits":

@@ -50,10 +50,38 @@ SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
 
 class NonFiniteError(FloatingPointError):
-    """The loss or a gradient became NaN or infinite during training."""
+    """The loss or a gradient became NaN or infinite during training.
+
+    :func:`fit` raises it (with ``on_nonfinite="stop"``) at the end of the epoch of the first
+    such step, naming that step; the params were not updated from it on.
+
+    Example:
+      >>> from jaxconv import data, models
+      >>> x, y = np.full((4, 1, 3), np.nan, np.float32), np.array([0, 1, 0, 1], np.int32)
+      >>> try:
+      ...     fit(models.logistic(2), data.Dataset(x, y, x, y), epochs=1, batch_size=2, log=None)
+      ... except NonFiniteError as err:
+      ...     print(str(err).split(";")[0])
+      jaxconv.train: the loss or a gradient became non-finite at step 0 (epoch 0)
+      >>> issubclass(NonFiniteError, FloatingPointError)
+      True
+    """
 
 
 class TrainState(NamedTuple):
+    """What the train step carries from step to step (a pytree): the params, the optimizer
+    state, the step count, the PRNG key, the first non-finite step (-1: none), the number of
+    steps skipped for non-finite values, and a stateful model's state. :func:`init_state` makes
+    the first one; ``fit`` saves it in ``checkpoint.npz``.
+
+    Example:
+      >>> from jaxconv import models
+      >>> state = init_state(models.logistic(3), make_optimizer("sgd", 0.1), (1, 4), seed=0)
+      >>> TrainState._fields
+      ('params', 'opt_state', 'step', 'key', 'bad_step', 'skipped', 'model_state')
+      >>> int(state.step), int(state.bad_step), int(state.skipped), state.model_state
+      (0, -1, 0, {})
+    """
     params: Any
     opt_state: Any
     step: jax.Array          # int32: optimizer steps taken (including skipped ones)
@@ -70,7 +98,20 @@ def make_optimizer(name: str = "adam", lr: float = 1e-3, *, momentum: float = 0.
     """An optax optimizer by name: ``"sgd"`` (with ``momentum``; 0 for plain SGD), ``"adam"``,
     ``"adamw"`` (decoupled ``weight_decay``); learning rate ``lr`` held ``"constant"``, or
     decayed to 0 over ``total_steps`` by ``"cosine"`` (after ``warmup_steps`` of linear warm-up
-    for ``"warmup_cosine"``)."""
+    for ``"warmup_cosine"``).
+
+    Example:
+      >>> opt = make_optimizer("sgd", 0.5, momentum=0.0)
+      >>> params = {"w": jnp.ones(2)}
+      >>> updates, _ = opt.update({"w": jnp.ones(2)}, opt.init(params), params)
+      >>> updates["w"].tolist()        # -lr * gradient
+      [-0.5, -0.5]
+      >>> try:
+      ...     make_optimizer("adam", schedule="cosine")
+      ... except ValueError as err:
+      ...     print(err)
+      jaxconv.train: schedule 'cosine' needs total_steps >= 1.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"jaxconv.train: unknown optimizer {name!r}; choose one of "
                          f"{', '.join(OPTIMIZERS)}.")
@@ -105,7 +146,17 @@ def apply_model(model: Model, params, model_state, x, *, ops=jaxconv, key=None, 
 
 def loss_fn(model: Model, ops=jaxconv) -> Callable:
     """``(params, x, y, key, model_state={}) -> (mean softmax cross-entropy, (logits,
-    new model_state))`` in training mode; differentiate it in ``params`` only."""
+    new model_state))`` in training mode; differentiate it in ``params`` only.
+
+    Example:
+      >>> from jaxconv import models
+      >>> model = models.logistic(3)
+      >>> params = jax.tree.map(jnp.zeros_like, model.init(jax.random.key(0), (1, 4)))
+      >>> x, y = jnp.ones((2, 1, 4)), jnp.array([0, 2])
+      >>> loss, (logits, model_state) = jax.jit(loss_fn(model))(params, x, y, jax.random.key(1))
+      >>> round(float(loss), 4), logits.shape, model_state      # zero params: log(3)
+      (1.0986, (2, 3), {})
+    """
     def loss(params, x, y, key, model_state={}):     # noqa: B006  (never mutated)
         logits, new_state = apply_model(model, params, model_state, x, ops=ops, key=key,
                                         train=True)
@@ -119,7 +170,26 @@ def _all_finite(tree) -> jax.Array:
 
 def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=jaxconv,
                     on_nonfinite: str = "stop") -> Callable:
-    """``step(state, x, y) -> (state, loss)``; not jitted here (``fit`` jits it once)."""
+    """``step(state, x, y) -> (state, loss)``; not jitted here (``fit`` jits it once).
+
+    A step whose loss or gradient is not finite leaves the params and optimizer state as they
+    were and records itself in ``state.bad_step`` (the first one) and ``state.skipped``; with
+    ``on_nonfinite="stop"`` no later step updates the params either.
+
+    Example:
+      >>> from jaxconv import models
+      >>> model, opt = models.logistic(3), make_optimizer("sgd", 0.1)
+      >>> step = jax.jit(make_train_step(model, opt))
+      >>> x, y = jnp.ones((2, 1, 4)), jnp.array([0, 2])
+      >>> state, loss = step(init_state(model, opt, (1, 4), seed=0), x, y)
+      >>> int(state.step), int(state.bad_step), bool(jnp.isfinite(loss))
+      (1, -1, True)
+      >>> bad, _ = step(state, x * jnp.nan, y)       # kept the params, recorded step 1
+      >>> int(bad.step), int(bad.bad_step), int(bad.skipped)
+      (2, 1, 1)
+      >>> bool(jnp.all(bad.params["dense1"]["w"] == state.params["dense1"]["w"]))
+      True
+    """
     _args.check_choice("train", "on_nonfinite", on_nonfinite, ("stop", "skip"))
     grad_fn = jax.value_and_grad(loss_fn(model, ops), has_aux=True)
 
@@ -146,7 +216,18 @@ def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=j
 def compile_step(step, state, x, y, options: dict, shardings=None):
     """AOT-compile ``step(state, x, y)`` (state donated) with XLA ``options``; an option this
     jaxlib does not know falls back to XLA's defaults, with a warning. ``shardings``:
-    ``(state shardings, batch sharding, replicated)`` to lay the step out on a mesh."""
+    ``(state shardings, batch sharding, replicated)`` to lay the step out on a mesh.
+
+    Example:
+      >>> from jaxconv import models
+      >>> model, opt = models.logistic(3), make_optimizer("sgd", 0.1)
+      >>> state = init_state(model, opt, (1, 4), seed=0)
+      >>> x, y = jnp.ones((2, 1, 4)), jnp.array([0, 2])
+      >>> step = compile_step(make_train_step(model, opt), state, x, y, {})
+      >>> state, loss = step(state, x, y)     # the old state is donated: keep the new one
+      >>> int(state.step), loss.shape
+      (1, ())
+    """
     kw = {}
     if shardings is not None:
         state_sh, batch_sh, rep = shardings
@@ -165,7 +246,18 @@ def compile_step(step, state, x, y, options: dict, shardings=None):
 
 def make_eval_step(model: Model, ops=jaxconv) -> Callable:
     """``eval(params, x, y, mask, model_state={}) -> (sum of losses, number correct)`` over the
-    rows in ``mask``, in evaluation mode (batch norm with its running statistics)."""
+    rows in ``mask``, in evaluation mode (batch norm with its running statistics).
+
+    Example:
+      >>> from jaxconv import models
+      >>> model = models.logistic(3)
+      >>> params = jax.tree.map(jnp.zeros_like, model.init(jax.random.key(0), (1, 4)))
+      >>> x, y = jnp.ones((3, 1, 4)), jnp.array([0, 2, 0])
+      >>> mask = jnp.array([True, True, False])         # the last row is padding
+      >>> loss_sum, correct = jax.jit(make_eval_step(model))(params, x, y, mask)
+      >>> round(float(loss_sum), 4), int(correct)       # 2 log(3); argmax 0 is right for row 0
+      (2.1972, 1)
+    """
     def evaluate(params, x, y, mask, model_state={}):    # noqa: B006  (never mutated)
         logits, _ = apply_model(model, params, model_state, x, ops=ops, train=False)
         losses = ops.softmax_cross_entropy(logits, y, reduction="none")
@@ -178,7 +270,17 @@ def evaluate(eval_step, params, x, y, batch_size: int, put=None,
              model_state=None) -> tuple[float, float]:
     """Mean loss and accuracy over ``(x, y)`` in fixed-size batches (the last one padded).
 
-    ``put(rows)`` places a (global) batch's rows on the devices (default: as they are)."""
+    ``put(rows)`` places a (global) batch's rows on the devices (default: as they are).
+
+    Example:
+      >>> from jaxconv import models
+      >>> model = models.logistic(3)
+      >>> params = jax.tree.map(jnp.zeros_like, model.init(jax.random.key(0), (1, 4)))
+      >>> x, y = np.ones((3, 1, 4), np.float32), np.array([0, 2, 0], np.int32)
+      >>> loss, accuracy = evaluate(jax.jit(make_eval_step(model)), params, x, y, batch_size=2)
+      >>> round(loss, 4), round(accuracy, 4)     # two batches, the second padded to 2 rows
+      (1.0986, 0.6667)
+    """
     model_state = {} if model_state is None else model_state
     if len(x) == 0:
         return float("nan"), float("nan")
@@ -199,7 +301,18 @@ def evaluate(eval_step, params, x, y, batch_size: int, put=None,
 
 def init_state(model: Model, optimizer, input_shape, seed: int, dtype=None) -> TrainState:
     """Params (and a stateful model's state) from ``model.init``, cast to ``dtype`` if given;
-    a fresh optimizer state of the params only; step 0."""
+    a fresh optimizer state of the params only; step 0.
+
+    Example:
+      >>> from jaxconv import models
+      >>> state = init_state(models.logistic(3), make_optimizer("adam"), (1, 4), seed=0)
+      >>> jax.tree.map(jnp.shape, state.params), int(state.step)
+      ({'dense1': {'b': (3,), 'w': (4, 3)}}, 0)
+      >>> half = init_state(models.logistic(3), make_optimizer("adam"), (1, 4), seed=0,
+      ...                   dtype=jnp.bfloat16)
+      >>> str(half.params["dense1"]["w"].dtype)
+      'bfloat16'
+    """
     init_key, train_key = jax.random.split(jax.random.key(seed))
     params, model_state = (model.init(init_key, input_shape) if model.stateful
                            else (model.init(init_key, input_shape), {}))
@@ -211,7 +324,15 @@ def init_state(model: Model, optimizer, input_shape, seed: int, dtype=None) -> T
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
-    """The training-set permutation of ``epoch``: a function of ``(seed, epoch)`` only."""
+    """The training-set permutation of ``epoch``: a function of ``(seed, epoch)`` only.
+
+    Example:
+      >>> order = epoch_order(seed=0, epoch=3, n=10)
+      >>> sorted(order.tolist()) == list(range(10))
+      True
+      >>> np.array_equal(order, epoch_order(0, 3, 10)), np.array_equal(order, epoch_order(0, 4, 10))
+      (True, False)
+    """
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
@@ -247,7 +368,24 @@ def prepare_run_dir(out_dir, *, resume: bool, overwrite: bool = False) -> pathli
     """Check ``out_dir`` before any training: a folder that exists or can be made, writable,
     cleared of the temp files a killed save left. A folder holding another run is refused unless
     ``resume`` (continue it) or ``overwrite`` (delete its files first); ``resume`` in a folder
-    with a log but no checkpoint is refused too: two runs are never mixed in one folder."""
+    with a log but no checkpoint is refused too: two runs are never mixed in one folder.
+
+    Example:
+      >>> import tempfile
+      >>> with tempfile.TemporaryDirectory() as tmp:
+      ...     run = prepare_run_dir(pathlib.Path(tmp) / "run", resume=False)     # created
+      ...     _ = (run / "metrics.jsonl").write_text("{}")
+      ...     for kw in ({"resume": False}, {"resume": True}):
+      ...         try:
+      ...             prepare_run_dir(run, **kw)
+      ...         except FileExistsError:
+      ...             print("refused", kw)
+      ...     _ = prepare_run_dir(run, resume=False, overwrite=True)
+      ...     print(run.is_dir(), sorted(p.name for p in run.iterdir()))
+      refused {'resume': False}
+      refused {'resume': True}
+      True []
+    """
     out = pathlib.Path(out_dir)
     hint = "choose another folder (--out)"
     blocker = next((p for p in (out, *out.parents) if p.exists() and not p.is_dir()), None)
@@ -326,6 +464,23 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     rewriting the log from the checkpoint's history (so a kill at any moment, even inside a
     save, resumes to the same params with every epoch logged once); the run's configuration,
     ``epochs`` included (the learning-rate schedule depends on it), must be the same.
+
+    Example:
+      >>> import tempfile
+      >>> from jaxconv import data, models
+      >>> ds = data.synthetic(n_train=32, n_test=8, shape=(1, 8), num_classes=2)
+      >>> with tempfile.TemporaryDirectory() as tmp:
+      ...     params, history = fit(models.logistic(2), ds, epochs=1, batch_size=16, lr=0.1,
+      ...                           out_dir=tmp, log=None)
+      ...     files = sorted(os.listdir(tmp))
+      >>> files
+      ['checkpoint.npz', 'metrics.jsonl', 'summary.json']
+      >>> sorted(history[0])
+      ['epoch', 'seconds', 'skipped_steps', 'step', 'test_accuracy', 'test_loss', 'train_loss']
+      >>> len(history), history[0]["step"]      # one epoch of 32 // 16 steps
+      (1, 2)
+      >>> jax.tree.map(np.shape, params)
+      {'dense1': {'b': (2,), 'w': (8, 2)}}
     """
     x_train, y_train, x_test, y_test = dataset
     if dtype is not None:
