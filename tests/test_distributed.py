@@ -52,7 +52,7 @@ def test_one_step_on_four_devices_equals_one_device(tmp_path, ops):
     assert int(meta4["all_gathers"]) == 0
 
 
-@pytest.mark.parametrize("ops", ["vjp", "autodiff"])
+@pytest.mark.parametrize("ops", ["vjp", pytest.param("autodiff", marks=pytest.mark.slow)])
 def test_batch_norm_on_four_devices_equals_one_device(tmp_path, ops):
     """Synchronised batch norm (``axis_name`` in a ``shard_map`` over 4 devices) gives the
     one-device values, running statistics and gradients; a resnet train step laid out on 4

@@ -6,9 +6,12 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 EXPERIMENTS = pathlib.Path(__file__).resolve().parents[1] / "experiments"
 
 
+@pytest.mark.slow
 def test_gpu_script_runs_small_on_any_backend(tmp_path):
     done = subprocess.run([sys.executable, str(EXPERIMENTS / "gpu.py"), "--small", "--out",
                            str(tmp_path)], capture_output=True, text=True, timeout=600)

@@ -72,19 +72,26 @@ def test_vjp_equals_autodiff_and_textbook(case):
             assert_rel_close(g, e, what=f"d/d input {i} vs textbook")
 
 
-def _eager_params():
-    """Every case; by default each op's cases run eagerly in turn (every third, from the
-    first, so every op and rank), ``--slow`` runs them all: op-by-op execution compiles each
-    primitive apart, the most expensive way to run a case."""
+def _rotation(every, start=0):
+    """Every case of every op; by default only every ``every``-th case (from ``start``) of each
+    op's cases of one rank runs (at least one per op and rank), and ``--slow`` runs them all.
+    For the checks that cost the most per case."""
     params = []
     for op in _grid.OPS:
-        for i, case in enumerate(_grid.cases(op)):
-            marks = () if i % 3 == 0 else (pytest.mark.slow,)
+        seen = {}
+        cases = _grid.cases(op)
+        for case in cases:
+            rank = len(case.shapes[0])
+            j = seen[rank] = seen.get(rank, -1) + 1
+            last = j == sum(len(c.shapes[0]) == rank for c in cases) - 1
+            chosen = j % every == start % every or (last and j < start % every)
+            marks = () if chosen else (pytest.mark.slow,)
             params.append(pytest.param(case, id=case.id, marks=marks))
     return params
 
 
-@pytest.mark.parametrize("case", _eager_params())
+# op by op (no jit) compiles each primitive apart, the most expensive way to run a case
+@pytest.mark.parametrize("case", _rotation(3))
 def test_eager_equals_jit(case):
     """The rules run op by op (no jit) give the jitted values and gradients."""
     inputs = [jnp.asarray(a) for a in case.inputs()]
@@ -101,13 +108,22 @@ def test_vjp_equals_autodiff_exhaustive(case):
     _check_against_autodiff(case)
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("every,start", [(3, 0), (2, 0), (2, 1)])
+def test_each_rotation_meets_every_op_and_rank(every, start):
+    """The default tier of a rotated test still runs each op on each of its ranks."""
+    picked = {(p.values[0].op, len(p.values[0].shapes[0])) for p in _rotation(every, start)
+              if not p.marks}
+    everything = {(c.op, len(c.shapes[0])) for op in _grid.OPS for c in _grid.cases(op)}
+    assert picked == everything, sorted(everything - picked)
+
+
+@pytest.mark.parametrize("case", _rotation(2))
 def test_finite_differences_to_second_order(case):
     inputs = [jnp.asarray(a) for a in case.inputs()]
     check_grads_rev(case.fn(jc), inputs, order=2, vjp=_compiled(case, jc))
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", _rotation(2, start=1))
 def test_vmap_per_example_gradients(case):
     """``vmap(grad(f))`` over a stack of 3 input sets equals the 3 gradients taken one by one."""
     stacks = [case.inputs(seed=s) for s in range(3)]
