@@ -46,6 +46,7 @@ nitpicky = True
 nitpick_ignore_regex = [
     (r"py:.*", r"(jax|jaxlib|optax|numpy|np|flax|equinox|torch)(\..*)?"),
     (r"py:.*", r"(Array|ArrayLike|PyTree|Callable|Sequence|Mapping|Iterable|Iterator|Any)"),
+    (r"py:.*", r"(Mesh|NamedSharding|Sharding|PartitionSpec|Device)"),        # jax.sharding
     (r"py:.*", r"(collections\.abc|typing|os|pathlib|argparse)\..*"),
     (r"py:class", r"(optional|callable|array|pytree|str|int|float|bool|tuple|dict|list)"),
 ]
