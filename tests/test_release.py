@@ -3,6 +3,7 @@ licence in the wheel, the derivation shipped and printable, every ``--help`` wit
 with every default, bad values rejected while parsing with exit code 2, and the channels-last
 hint."""
 
+import contextlib
 import os
 import pathlib
 import re
@@ -63,7 +64,7 @@ def test_the_derivation_prints_whole_or_by_equation(capsys):
 
 @pytest.mark.parametrize("command", [None, *cli._COMMANDS])
 def test_every_help_is_plain_text_and_every_option_is_explained(command, capsys):
-    with pytest.raises(SystemExit) if command else _nothing():
+    with pytest.raises(SystemExit) if command else contextlib.nullcontext():
         cli.main(["--help"] if command is None else [command, "--help"])
     text = capsys.readouterr().out
     assert "``" not in text and not re.search(r":(func|mod|class|data):`", text), text
@@ -76,14 +77,6 @@ def test_every_help_is_plain_text_and_every_option_is_explained(command, capsys)
         first, *rest = entry.splitlines()
         flag = re.match(r"\s+(-\S+(?:, -\S+)?)(?: [A-Z_{][^ ]*)?\s*(.*)", first)
         assert (flag.group(2) + " ".join(rest)).strip(), f"{command} {flag.group(1)} has no help"
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 def test_train_help_shows_the_defaults(capsys):

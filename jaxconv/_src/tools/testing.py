@@ -645,8 +645,10 @@ def check_vjp(fn, reference, *args, rtol=None, order=2, transforms=TRANSFORMS,
        float32); in bfloat16/float16, ``fn``'s error against the float64 gradient is at most
        ``1.5 x`` the reference's at that dtype ``+ eps / 8``;
     3. *finite differences* (float32, float64): the directional derivative along 2 random
-       directions equals a float64 central difference of ``<ct, fn(x)>`` (1e-6 relative in
-       float64, 1e-4 in float32);
+       directions equals a float64 central difference of ``<ct, fn(x)>`` to 1e-6 relative in
+       float64, 1e-4 in float32, beyond the difference's own error bound (its truncation and
+       the outputs' rounding: :func:`directional_errors`; the report's "vs finite diff rel"
+       column is that excess, the "max abs" column the whole error);
     4. *transforms*: ``fn``'s gradient op by op (``"eager"``) and per example under ``"vmap"``
        (a stack of 3 input sets: ``args`` and two permutations of each leaf's entries) equals
        its compiled (``"jit"``) gradient at the same inputs, one input set at a time;
