@@ -93,10 +93,12 @@ def _cli(*args, env=None):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--augment", "shift"], "argument --augment: expected 'none' or 'shift:K'"),
+    (["--augment", "shift"], "argument --augment: expected 'none' or a comma-separated list"),
+    (["--augment", "crop:4,spin"], "argument --augment: expected 'none' or a comma-separated list"),
     (["--epochs", "0"], "argument --epochs: must be >= 1"),
     (["--lr", "nan"], "argument --lr: must be > 0"),
     (["--data", "cifar"], "argument --data: invalid choice"),
+    (["--mixed-precision", "fp8"], "argument --mixed-precision: invalid choice"),
 ])
 def test_bad_values_fail_while_parsing_with_one_line_and_exit_2(args, message):
     done = _cli("train", *args)

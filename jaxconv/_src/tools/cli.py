@@ -1,4 +1,5 @@
-"""The ``jaxconv`` command: ``train``, ``check``, ``bench``, ``derivation``, ``--version``.
+"""The ``jaxconv`` command: ``train``, ``check``, ``bench``, ``plot``, ``derivation``,
+``--version``.
 
 ``jaxconv train`` with no options trains the MNIST-1D paper's CNN on MNIST-1D (generated offline)
 through the hand-written rules and prints the test accuracy. Each dataset has a default recipe
@@ -22,6 +23,13 @@ RECIPES = {
                   schedule="cosine", weight_decay=1e-4, augment="none"),
     "fashion-mnist": dict(model="lenet5", epochs=15, batch_size=128, optimizer="adam", lr=1e-3,
                           schedule="cosine", weight_decay=1e-4, augment="none"),
+    # He et al. 2016, Sec. 4.2: SGD momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided
+    # by 10 at 32k and 48k of 64k iterations (50% and 75%), crop 32 from the image padded by 4
+    # and horizontal flips; 164 epochs of 50,000 // 128 = 390 steps: 63,960 iterations.
+    "cifar10": dict(model="resnet20", epochs=164, batch_size=128, optimizer="sgd", lr=0.1,
+                    schedule="multistep", weight_decay=1e-4, augment="crop:4,flip"),
+    "cifar100": dict(model="resnet20", epochs=164, batch_size=128, optimizer="sgd", lr=0.1,
+                     schedule="multistep", weight_decay=1e-4, augment="crop:4,flip"),
     "synthetic": dict(model="lenet5", epochs=3, batch_size=32, optimizer="adam", lr=1e-3,
                       schedule="constant", weight_decay=1e-4, augment="none"),
 }
@@ -84,21 +92,16 @@ def _number(kind, low, low_open=False):
 
 
 def _augment_spec(spec: str) -> str:
-    """An argparse type: ``"none"`` or ``"shift:K"`` with an integer ``K >= 0``, checked while
-    parsing (the augmentation is built later, from the checked text)."""
-    name, _, arg = spec.partition(":")
-    if spec == "none" or (name == "shift" and arg.isdigit()):
-        return spec
-    raise argparse.ArgumentTypeError(f"expected 'none' or 'shift:K' with an integer K >= 0 "
-                                     f"(e.g. shift:3), got {spec!r}")
-
-
-def _augmentation(spec: str):
-    """The augmentation of a checked ``--augment`` value (None for ``"none"``)."""
-    from jaxconv._src.training import data
-    if spec == "none":
-        return None
-    return data.random_shift(int(spec.partition(":")[2]))
+    """An argparse type: ``"none"`` or a comma-separated list of ``shift:K``, ``crop:P`` and
+    ``flip``, checked while parsing (the augmentation is built later, from the checked text)."""
+    for item in spec.split(","):
+        name, colon, arg = item.partition(":")
+        if not (spec == "none" or (name in ("shift", "crop") and colon and arg.isdigit())
+                or item == "flip"):
+            raise argparse.ArgumentTypeError(
+                f"expected 'none' or a comma-separated list of shift:K, crop:P (integers >= 0) "
+                f"and flip (e.g. crop:4,flip), got {spec!r}")
+    return spec
 
 
 def train_main(argv=None) -> int:
@@ -110,7 +113,9 @@ def train_main(argv=None) -> int:
     parser.add_argument("--data", default="mnist1d", choices=data_mod.DATASETS,
                         help="dataset (default: mnist1d, generated offline)")
     parser.add_argument("--data-dir", default=None, help="folder with the IDX files (mnist, "
-                        "fashion-mnist)")
+                        "fashion-mnist) or the CIFAR binary-version files (cifar10, cifar100: "
+                        "the .bin files, the folder the official .tar.gz unpacks to, or the "
+                        ".tar.gz itself)")
     parser.add_argument("--model", choices=sorted(models.MODELS),
                         help="model " + _recipe_default("model"))
     parser.add_argument("--epochs", type=_number(int, 1),
@@ -121,16 +126,33 @@ def train_main(argv=None) -> int:
                         help="optax optimizer " + _recipe_default("optimizer"))
     parser.add_argument("--lr", type=_number(float, 0, low_open=True),
                         help="peak learning rate " + _recipe_default("lr"))
-    parser.add_argument("--schedule", choices=("constant", "cosine", "warmup_cosine"),
-                        help="learning-rate schedule over the run " + _recipe_default("schedule"))
+    parser.add_argument("--schedule", choices=("constant", "cosine", "warmup_cosine", "multistep"),
+                        help="learning-rate schedule over the run (multistep: divided by 10 at "
+                        "50%% and 75%%) " + _recipe_default("schedule"))
     parser.add_argument("--weight-decay", type=_number(float, 0),
-                        help="adamw's decoupled weight decay; sgd and adam take none "
+                        help="sgd: L2 added to the gradient; adamw: decoupled; adam takes none "
                              + _recipe_default("weight_decay"))
+    parser.add_argument("--weight-decay-mask", choices=("all", "kernels"), default="all",
+                        help="decay all params, or only kernels (not biases, not norm scales "
+                        "and offsets)")
     parser.add_argument("--momentum", type=_number(float, 0), default=0.9,
                         help="sgd momentum (0: plain)")
     parser.add_argument("--augment", type=_augment_spec,
-                        help="none, or shift:K (random shifts of up to K samples along the last "
-                             "axis) " + _recipe_default("augment"))
+                        help="none, or a comma-separated list of shift:K (random shifts of up to "
+                        "K samples along the last axis), crop:P (random crops from the image "
+                        "zero-padded by P) and flip (random horizontal flips), applied on the "
+                        "device inside the train step " + _recipe_default("augment"))
+    parser.add_argument("--mixed-precision", choices=("none", "bf16", "f16"), default="none",
+                        help="none: float32 throughout; bf16/f16: float32 params and optimizer "
+                        "state, 16-bit compute, float32 loss and batch-norm statistics; f16 "
+                        "with dynamic loss scaling")
+    parser.add_argument("--matmul-precision", choices=("default", "high", "highest"),
+                        default="default", help="precision of float32 matrix products and "
+                        "convolutions: default is the backend's (TF32 on recent NVIDIA GPUs), "
+                        "highest is full float32")
+    parser.add_argument("--data-on-device", choices=("auto", "yes", "no"), default="auto",
+                        help="keep the training set on the devices and gather batches there "
+                        "(auto: when it takes at most a quarter of a device's memory)")
     parser.add_argument("--seed", type=_number(int, 0), default=0,
                         help="seed of the initial params, the batch order and the augmentation")
     parser.add_argument("--ops", choices=("vjp", "autodiff"), default="vjp",
@@ -179,14 +201,14 @@ def train_main(argv=None) -> int:
     try:
         ds = data_mod.load(args.data, data_dir=args.data_dir)
         model = models.get(recipe.pop("model"), num_classes=ds.num_classes)
-        augment = _augmentation(recipe.pop("augment"))
+        augment = data_mod.augmentation(recipe.pop("augment"))
         ops = jaxconv if args.ops == "vjp" else jaxconv.autodiff
         say = print if distributed.is_main() else (lambda *a, **k: None)
         say(f"jaxconv train: {model.name} on {args.data} {ds.input_shape} "
               f"({len(ds.x_train)} train / {len(ds.x_test)} test), ops={args.ops}, "
               + ", ".join(f"{k}={v}" for k, v in recipe.items())
-              + f", augment={getattr(augment, '__name__', 'none')}, seed={args.seed}",
-              flush=True)
+              + f", augment={getattr(augment, '__name__', 'none')}, seed={args.seed}"
+              + f", mixed_precision={args.mixed_precision}", flush=True)
         xla = "default" if args.xla_defaults else "auto"
         import jax
         if args.devices is not None and args.devices > jax.device_count():
@@ -198,12 +220,18 @@ def train_main(argv=None) -> int:
         if train.compiler_options(xla):
             say(f"jaxconv train: XLA options {train.compiler_options(xla)} (--xla-defaults "
                   "to use XLA's defaults)", flush=True)
-        _, history = train.fit(model, ds, **recipe, momentum=args.momentum, seed=args.seed,
-                               ops=ops, out_dir=args.out, resume=args.resume,
-                               overwrite=args.overwrite,
-                               on_nonfinite=args.on_nonfinite, progress=args.progress,
-                               data_name=args.data, augment=augment, xla_options=xla,
-                               devices=args.devices, model_parallel=args.model_parallel)
+        mixed = None if args.mixed_precision == "none" else args.mixed_precision
+        on_device = {"auto": None, "yes": True, "no": False}[args.data_on_device]
+        with jax.default_matmul_precision(None if args.matmul_precision == "default"
+                                          else args.matmul_precision):
+            _, history = train.fit(model, ds, **recipe, momentum=args.momentum, seed=args.seed,
+                                   ops=ops, out_dir=args.out, resume=args.resume,
+                                   overwrite=args.overwrite,
+                                   on_nonfinite=args.on_nonfinite, progress=args.progress,
+                                   data_name=args.data, augment=augment, xla_options=xla,
+                                   devices=args.devices, model_parallel=args.model_parallel,
+                                   mixed_precision=mixed, data_on_device=on_device,
+                                   weight_decay_mask=args.weight_decay_mask)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError,
             train.NonFiniteError) as err:
         print(f"jaxconv train: error: {err}", file=sys.stderr)
@@ -221,6 +249,7 @@ _COMMANDS = {
               "verify every hand-written rule against jax.grad and finite differences"),
     "bench": ("jaxconv._src.tools.bench",
               "time the hand-written rules against jax.grad (and PyTorch)"),
+    "plot": ("jaxconv._src.tools.plot", "draw the learning curves of run directories as a PNG"),
     "derivation": ("jaxconv._src.tools.derivation",
                    "print the derivation of the rules (the equations docstrings cite)"),
 }

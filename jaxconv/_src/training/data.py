@@ -1,7 +1,7 @@
 """Datasets behind one loader: ``load(name) -> Dataset(x_train, y_train, x_test, y_test)``.
 
 Inputs come channels first as float32 (``(N, 1, 40)`` for MNIST-1D, ``(N, 1, 8, 8)`` for the
-digits, ``(N, 1, 28, 28)`` for MNIST), labels as int32 class ids.
+digits, ``(N, 1, 28, 28)`` for MNIST, ``(N, 3, 32, 32)`` for CIFAR), labels as int32 class ids.
 
 ======================  =======================================================================
 name                    source
@@ -12,8 +12,15 @@ name                    source
                         80/20 split, pixels scaled to [0, 1]
 ``mnist``,              the standard IDX files (``train-images-idx3-ubyte`` etc., ``.gz`` or not)
 ``fashion-mnist``       from a directory you name (``data_dir=``; ``--data-dir``), scaled to [0, 1]
+``cifar10``,            the official binary-version files (``data_batch_1.bin`` ... or
+``cifar100``            ``train.bin``/``test.bin``, or their ``.tar.gz``) from ``data_dir``,
+                        each channel standardised with the training set's mean and std
 ``synthetic``           a small generated set (noisy class templates) for tests and smoke runs
 ======================  =======================================================================
+
+Augmentations (:func:`random_shift`, :func:`random_crop`, :func:`random_flip`,
+:func:`augmentation`) are jittable functions ``augment(key, x)`` that
+:func:`jaxconv.train.fit` applies inside its jitted step, on the device.
 
 ``mnist1d`` and ``digits`` need the ``data`` extra (``pip install "jaxconv[data]"``).
 """
@@ -23,9 +30,12 @@ from __future__ import annotations
 import gzip
 import os
 import pathlib
+import tarfile
 import zlib
 from typing import NamedTuple
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxconv._src.core import args as _args
@@ -301,40 +311,338 @@ def synthetic(n_train: int = 512, n_test: int = 128, shape=(1, 8, 8), num_classe
     return Dataset(*draw(n_train), *draw(n_test))
 
 
+# ----------------------------------------------------------------------------------------------
+# CIFAR-10 and CIFAR-100, the official binary version (never the pickled Python version)
+
+class _CifarFormat(NamedTuple):
+    folder: str              # the folder the official archive unpacks to
+    archive: str             # the official archive's name
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    label_bytes: int         # bytes before the image in each record
+    classes: tuple[int, ...]  # the number of classes of each label byte
+
+
+_CIFAR = {
+    "cifar10": _CifarFormat("cifar-10-batches-bin", "cifar-10-binary.tar.gz",
+                            tuple(f"data_batch_{i}.bin" for i in range(1, 6)),
+                            ("test_batch.bin",), 1, (10,)),
+    "cifar100": _CifarFormat("cifar-100-binary", "cifar-100-binary.tar.gz", ("train.bin",),
+                             ("test.bin",), 2, (20, 100)),
+}
+_CIFAR_IMAGE = 3 * 32 * 32       # 1,024 red, 1,024 green, 1,024 blue bytes, each 32x32 row-major
+
+
+def _cifar_source(name: str, data_dir):
+    """``read(file name) -> bytes`` for the files of ``name`` in ``data_dir`` (the folder of
+    the ``.bin`` files, the folder the archive unpacks to, or the ``.tar.gz`` itself)."""
+    fmt = _CIFAR[name]
+    if data_dir is None:
+        raise ValueError(f"jaxconv.data: `{name}` is read from the official binary-version files; "
+                         "pass their folder, or the .tar.gz, as data_dir=... (command line: "
+                         "--data-dir DIR).")
+    path = pathlib.Path(os.path.expanduser(str(data_dir)))
+    wanted = fmt.train + fmt.test
+    if path.is_dir():
+        for folder in (path, path / fmt.folder):
+            if all((folder / f).is_file() for f in wanted):
+                return lambda f, folder=folder: (folder / f).read_bytes(), folder
+        if (path / fmt.archive).is_file():
+            path = path / fmt.archive
+        else:
+            missing = [f for f in wanted
+                       if not ((path / f).is_file() or (path / fmt.folder / f).is_file())]
+            raise FileNotFoundError(
+                f"jaxconv.data: {path} lacks {', '.join(missing)} for `{name}`; pass the folder "
+                f"holding {', '.join(wanted)} (or {fmt.folder}/ that holds them, or "
+                f"{fmt.archive}).")
+    if not path.is_file():
+        raise FileNotFoundError(f"jaxconv.data: the data path {path} for `{name}` does not exist; "
+                                f"pass the folder of the .bin files or {fmt.archive}.")
+    try:
+        tar = tarfile.open(path, "r:*")
+        members = {pathlib.PurePosixPath(m.name).name: m for m in tar.getmembers() if m.isfile()}
+    except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+        raise ValueError(f"jaxconv.data: {path} is not a readable .tar.gz archive ({err}); "
+                         f"re-download {fmt.archive}, or unpack it and pass the folder.") from None
+    missing = [f for f in wanted if f not in members]
+    if missing:
+        raise FileNotFoundError(f"jaxconv.data: the archive {path} lacks {', '.join(missing)} "
+                                f"for `{name}`; is it {fmt.archive} (the binary version)?")
+
+    def read(f):
+        try:
+            return tar.extractfile(members[f]).read()
+        except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
+            raise ValueError(f"jaxconv.data: {f} in {path} cannot be read ({err}); the archive "
+                             "is truncated or corrupt.") from None
+    return read, path
+
+
+def _cifar_records(name: str, file: str, raw: bytes, where) -> tuple[np.ndarray, np.ndarray]:
+    """``(images uint8 (n, 3, 32, 32), labels (n, label_bytes))`` of one ``.bin`` file."""
+    fmt = _CIFAR[name]
+    record = fmt.label_bytes + _CIFAR_IMAGE
+    if len(raw) == 0 or len(raw) % record:
+        raise ValueError(f"jaxconv.data: {where}/{file} holds {len(raw)} bytes, not a positive "
+                         f"multiple of the {record}-byte records of `{name}` ({fmt.label_bytes} "
+                         f"label byte(s) + {_CIFAR_IMAGE} image bytes); the file is truncated, "
+                         "corrupt, or not the binary version.")
+    rows = np.frombuffer(raw, np.uint8).reshape(-1, record)
+    labels = rows[:, :fmt.label_bytes]
+    for i, classes in enumerate(fmt.classes):
+        if labels[:, i].max() >= classes:
+            bad = int(np.argmax(labels[:, i] >= classes))
+            raise ValueError(f"jaxconv.data: record {bad} of {where}/{file} has label "
+                             f"{labels[bad, i]} (byte {i}), outside [0, {classes}) for `{name}`; "
+                             "the file is corrupt or of the other CIFAR data set.")
+    return rows[:, fmt.label_bytes:].reshape(-1, 3, 32, 32), labels
+
+
+def cifar(name: str, data_dir, *, label: str = "fine", normalize: bool = True) -> Dataset:
+    """CIFAR-10 or CIFAR-100 from the official *binary version* files (no pickle is read).
+
+    CIFAR-10: ``data_batch_1.bin`` .. ``data_batch_5.bin`` and ``test_batch.bin``, records of
+    1 label byte + 3,072 image bytes. CIFAR-100: ``train.bin`` and ``test.bin``, records of a
+    coarse label byte, a fine label byte and the 3,072 image bytes. The image bytes are the red,
+    green and blue planes, each 32x32 row-major.
+
+    Normalisation (``normalize=True``): the pixels are scaled to ``[0, 1]``, then each channel
+    has the training set's per-channel mean subtracted and is divided by its standard deviation.
+    He et al. (2016) subtract the per-pixel mean image instead; a per-channel mean is the same
+    for every pixel, so it commutes with the random crops and flips of the training recipe,
+    and it is what most reimplementations use. ``normalize=False`` keeps the pixels in
+    ``[0, 1]``.
+
+    Args:
+      name: ``"cifar10"`` or ``"cifar100"``.
+      data_dir: the folder holding the ``.bin`` files, the folder the official archive unpacks
+        to (``cifar-10-batches-bin``, ``cifar-100-binary``) or its parent, or the ``.tar.gz``
+        itself (read without unpacking).
+      label: CIFAR-100's ``"fine"`` (100 classes) or ``"coarse"`` (20) labels.
+      normalize: standardise each channel with the training set's statistics.
+
+    Returns:
+      A :class:`Dataset` of ``(N, 3, 32, 32)`` float32 images and int32 labels.
+
+    Raises:
+      FileNotFoundError: a missing file (named). ValueError: a file whose length is not a
+      whole number of records, or a label out of range (the file and record named).
+
+    Example:
+      >>> import tempfile
+      >>> rng = np.random.default_rng(0)
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     for f in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+      ...         write_cifar(pathlib.Path(d) / f, rng.integers(0, 256, (4, 3, 32, 32)),
+      ...                     rng.integers(0, 10, (4, 1)))
+      ...     ds = cifar("cifar10", d)
+      >>> ds.x_train.shape, ds.x_test.shape, ds.x_train.dtype
+      ((20, 3, 32, 32), (4, 3, 32, 32), dtype('float32'))
+      >>> bool(np.allclose(ds.x_train.mean(axis=(0, 2, 3)), 0, atol=1e-6))   # standardised
+      True
+    """
+    if name not in _CIFAR:
+        raise ValueError(f"jaxconv.data: `name` (={name!r}) must be 'cifar10' or 'cifar100'.")
+    _args.check_choice("data", "label", label, ("fine", "coarse"))
+    fmt = _CIFAR[name]
+    read, where = _cifar_source(name, data_dir)
+    column = 0 if fmt.label_bytes == 1 or label == "coarse" else 1
+    splits = []
+    for files in (fmt.train, fmt.test):
+        parts = [_cifar_records(name, f, read(f), where) for f in files]
+        images = np.concatenate([p[0] for p in parts])
+        labels = np.concatenate([p[1][:, column] for p in parts]).astype(np.int32)
+        splits.append((images, labels))
+    (xtr8, ytr), (xte8, yte) = splits
+    xtr, xte = xtr8.astype(np.float32), xte8.astype(np.float32)
+    xtr /= 255.0
+    xte /= 255.0
+    if normalize:
+        mean = xtr.mean(axis=(0, 2, 3), dtype=np.float64).reshape(1, 3, 1, 1)
+        std = xtr.std(axis=(0, 2, 3), dtype=np.float64).reshape(1, 3, 1, 1)
+        std = np.where(std > 0, std, 1.0)
+        for x in (xtr, xte):
+            x -= mean.astype(np.float32)
+            x /= std.astype(np.float32)
+    return Dataset(xtr, ytr, xte, yte)
+
+
+def write_cifar(path, images, labels) -> None:
+    """Write records in the CIFAR binary format: per image its label bytes, then its 3,072
+    bytes (red, green, blue planes, each 32x32 row-major).
+
+    Args:
+      path: the ``.bin`` file to create or replace.
+      images: ``(N, 3, 32, 32)`` integers in ``[0, 255]``.
+      labels: ``(N, 1)`` (CIFAR-10) or ``(N, 2)`` (CIFAR-100: coarse, fine) integers in
+        ``[0, 255]``.
+
+    Example:
+      >>> import tempfile
+      >>> with tempfile.TemporaryDirectory() as d:
+      ...     write_cifar(f"{d}/test_batch.bin", np.zeros((2, 3, 32, 32)), [[7], [3]])
+      ...     raw = pathlib.Path(f"{d}/test_batch.bin").read_bytes()
+      >>> len(raw), raw[0], raw[3073]
+      (6146, 7, 3)
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.ndim != 4 or images.shape[1:] != (3, 32, 32):
+        raise ValueError(f"jaxconv.data.write_cifar: `images` has shape {images.shape}; "
+                         "expected (N, 3, 32, 32).")
+    if labels.ndim != 2 or labels.shape[0] != images.shape[0] or labels.shape[1] not in (1, 2):
+        raise ValueError(f"jaxconv.data.write_cifar: `labels` has shape {labels.shape}; "
+                         f"expected ({images.shape[0]}, 1) or ({images.shape[0]}, 2).")
+    for arg, a in (("images", images), ("labels", labels)):
+        if a.size and (a.min() < 0 or a.max() > 255):
+            raise ValueError(f"jaxconv.data.write_cifar: `{arg}` must hold bytes (0-255); got "
+                             f"values in [{a.min()}, {a.max()}].")
+    rows = np.concatenate([labels.astype(np.uint8),
+                           images.astype(np.uint8).reshape(len(images), -1)], axis=1)
+    pathlib.Path(path).write_bytes(rows.tobytes())
+
+
+# ----------------------------------------------------------------------------------------------
+# Augmentation inside the jitted train step: augment(key, x) -> x, on the device
+
+def _random_window(key, x, pad: int, axes: tuple[int, ...]):
+    """Each example of ``x`` zero-padded by ``pad`` on ``axes`` and cut back to its size at a
+    uniform random offset in ``[0, 2 pad]`` per axis (one offset per example and axis)."""
+    if pad == 0:
+        return x
+    widths = [(pad, pad) if a in axes else (0, 0) for a in range(x.ndim)]
+    padded = jnp.pad(x, widths)
+    offsets = jax.random.randint(key, (x.shape[0], len(axes)), 0, 2 * pad + 1)
+
+    def cut(example, offset):
+        starts = [0] * (x.ndim - 1)
+        for i, a in enumerate(axes):
+            starts[a - 1] = offset[i]
+        return jax.lax.dynamic_slice(example, starts, x.shape[1:])
+    return jax.vmap(cut)(padded, offsets)
+
+
+def random_crop(pad: int):
+    """The random crop of He et al. (2016): zero-pad each spatial axis by ``pad`` and cut a
+    window of the original size at a uniform random position (per example).
+
+    Args:
+      pad: the padding on each side, in pixels (4 for CIFAR).
+
+    Returns:
+      ``crop(key, x)``, jittable, for a batch ``(N, C, *spatial)``: :func:`jaxconv.train.fit`
+      applies it inside its jitted step.
+
+    Example:
+      >>> crop = random_crop(1)
+      >>> x = jnp.arange(1.0, 10.0).reshape(1, 1, 3, 3)
+      >>> y = crop(jax.random.key(3), x)
+      >>> y.shape, float(y.sum()) in {float(w.sum()) for w in
+      ...     [jnp.pad(x, [(0, 0), (0, 0), (1, 1), (1, 1)])[..., i:i + 3, j:j + 3]
+      ...      for i in range(3) for j in range(3)]}
+      ((1, 1, 3, 3), True)
+    """
+    _args.check_int("data.random_crop", "pad", pad, minimum=0)
+
+    def crop(key, x):
+        return _random_window(key, x, pad, tuple(range(2, x.ndim)))
+    crop.__name__ = f"crop:{pad}"
+    return crop
+
+
+def random_flip(axis: int = -1):
+    """Mirror each example along ``axis`` (default: the last, horizontal) with probability 1/2.
+
+    Returns:
+      ``flip(key, x)``, jittable, for a batch ``(N, ...)``.
+
+    Example:
+      >>> flip = random_flip()
+      >>> x = jnp.tile(jnp.arange(3.0), (6, 1, 1))
+      >>> sorted({tuple(row) for row in flip(jax.random.key(0), x)[:, 0].tolist()})
+      [(0.0, 1.0, 2.0), (2.0, 1.0, 0.0)]
+    """
+    _args.check_int("data.random_flip", "axis", axis)
+
+    def flip(key, x):
+        if not -x.ndim < axis < x.ndim or axis % x.ndim == 0:
+            raise ValueError(f"jaxconv.data.random_flip: `axis` (={axis}) must be a non-batch "
+                             f"axis of the {x.ndim}-axis batch.")
+        heads = jax.random.bernoulli(key, 0.5, (x.shape[0],))
+        mask = heads.reshape((-1,) + (1,) * (x.ndim - 1))
+        return jnp.where(mask, jnp.flip(x, axis), x)
+    flip.__name__ = "flip"
+    return flip
+
+
 def random_shift(max_shift: int):
-    """A training-batch augmentation for :func:`jaxconv.train.fit`: shift every example along its
-    last (spatial) axis by a uniform random integer in ``[-max_shift, max_shift]``, filling with
-    zeros. For MNIST-1D this mirrors the random translation that generates the data.
+    """Shift every example along its last (spatial) axis by a uniform random integer in
+    ``[-max_shift, max_shift]``, filling with zeros. For MNIST-1D this mirrors the random
+    translation that generates the data.
 
     Args:
       max_shift: the largest shift, in positions.
 
     Returns:
-      A function ``shift(rng, x)`` of a :class:`numpy.random.Generator` and a batch
-      ``(N, ..., L)``, returning the shifted batch of the same shape.
+      ``shift(key, x)``, jittable, for a batch ``(N, ..., L)``: :func:`jaxconv.train.fit`
+      applies it inside its jitted step.
 
     Example:
       >>> shift = random_shift(1)
-      >>> x = np.array([[[1, 2, 3, 4]]] * 3, np.float32)
-      >>> shift(np.random.default_rng(2), x)[:, 0].tolist()
-      [[0.0, 1.0, 2.0, 3.0], [2.0, 3.0, 4.0, 0.0], [2.0, 3.0, 4.0, 0.0]]
+      >>> x = jnp.array([[[1, 2, 3, 4]]] * 3, jnp.float32)
+      >>> shift(jax.random.key(0), x)[:, 0].tolist()
+      [[1.0, 2.0, 3.0, 4.0], [0.0, 1.0, 2.0, 3.0], [2.0, 3.0, 4.0, 0.0]]
     """
     _args.check_int("data.random_shift", "max_shift", max_shift, minimum=0)
 
-    def shift(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
-        s = rng.integers(-max_shift, max_shift + 1, size=len(x))
-        length = x.shape[-1]
-        padded = np.pad(x, [(0, 0)] * (x.ndim - 1) + [(max_shift, max_shift)])
-        idx = np.arange(length)[None, :] + max_shift - s[:, None]
-        idx = idx.reshape((len(x),) + (1,) * (x.ndim - 2) + (length,))
-        return np.take_along_axis(padded, np.broadcast_to(idx, x.shape), axis=-1)
-
+    def shift(key, x):
+        return _random_window(key, x, max_shift, (x.ndim - 1,))
     shift.__name__ = f"shift:{max_shift}"
     return shift
 
 
+def augmentation(spec: str):
+    """The augmentation a ``--augment`` text names: ``"none"`` (``None``) or a comma-separated
+    list of ``shift:K`` (:func:`random_shift`), ``crop:P`` (:func:`random_crop`) and ``flip``
+    (:func:`random_flip`), applied in that order, each with its own key.
+
+    Example:
+      >>> aug = augmentation("crop:4,flip")
+      >>> aug.__name__, aug(jax.random.key(0), jnp.ones((2, 3, 32, 32))).shape
+      ('crop:4,flip', (2, 3, 32, 32))
+      >>> augmentation("none") is None
+      True
+      >>> try:
+      ...     augmentation("rotate:3")
+      ... except ValueError as err:
+      ...     print(err)
+      jaxconv.data: `augment` (='rotate:3') must be 'none' or a comma-separated list of
+      shift:K, crop:P (integers >= 0) and flip; e.g. crop:4,flip.
+    """
+    if spec == "none":
+        return None
+    parts = []
+    for item in str(spec).split(","):
+        kind, colon, arg = item.strip().partition(":")
+        if kind in ("shift", "crop") and colon and arg.isdigit():
+            parts.append((random_shift if kind == "shift" else random_crop)(int(arg)))
+        elif kind == "flip" and not colon:
+            parts.append(random_flip())
+        else:
+            raise ValueError(f"jaxconv.data: `augment` (={spec!r}) must be 'none' or a "
+                             "comma-separated list of shift:K, crop:P (integers >= 0) and flip; "
+                             "e.g. crop:4,flip.")
+
+    def augment(key, x):
+        for i, part in enumerate(parts):
+            x = part(jax.random.fold_in(key, i), x)
+        return x
+    augment.__name__ = ",".join(p.__name__ for p in parts)
+    return augment
+
+
 #: The data-set names :func:`jaxconv.data.load` and ``jaxconv train --data`` take.
-DATASETS = ("mnist1d", "digits", "mnist", "fashion-mnist", "synthetic")
+DATASETS = ("mnist1d", "digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "synthetic")
 
 
 def load(name: str, *, data_dir=None) -> Dataset:
@@ -342,8 +650,10 @@ def load(name: str, *, data_dir=None) -> Dataset:
     ``(x_train, y_train, x_test, y_test)``.
 
     Args:
-      name: ``"mnist1d"``, ``"digits"``, ``"mnist"``, ``"fashion-mnist"`` or ``"synthetic"``.
-      data_dir: the folder of the IDX files, for ``"mnist"`` and ``"fashion-mnist"``.
+      name: ``"mnist1d"``, ``"digits"``, ``"mnist"``, ``"fashion-mnist"``, ``"cifar10"``,
+        ``"cifar100"`` (fine labels) or ``"synthetic"``.
+      data_dir: the folder of the IDX files (``"mnist"``, ``"fashion-mnist"``), or of the CIFAR
+        binary-version files or their ``.tar.gz`` (:func:`cifar`).
 
     Returns:
       A :class:`Dataset`.
@@ -359,6 +669,8 @@ def load(name: str, *, data_dir=None) -> Dataset:
         return digits()
     if name in ("mnist", "fashion-mnist"):
         return idx_dataset(name, data_dir)
+    if name in _CIFAR:
+        return cifar(name, data_dir)
     if name == "synthetic":
         return synthetic()
     raise ValueError(f"jaxconv.data: unknown dataset {name!r}; choose one of "

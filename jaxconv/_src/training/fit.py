@@ -41,12 +41,17 @@ from jaxconv._src.core.compile import compiler_options
 from jaxconv._src.nn.models import Model, param_count
 from jaxconv._src.training import checkpoint as ckpt
 from jaxconv._src.training import distributed as dist
+from jaxconv._src.training import precision as _precision
 from jaxconv._src.training.data import Dataset
 
 #: The optimizer names :func:`jaxconv.train.make_optimizer` and ``fit`` take.
 OPTIMIZERS = ("sgd", "adam", "adamw")
 #: The learning-rate schedules :func:`jaxconv.train.make_optimizer` and ``fit`` take.
-SCHEDULES = ("constant", "cosine", "warmup_cosine")
+SCHEDULES = ("constant", "cosine", "warmup_cosine", "multistep")
+#: What :func:`jaxconv.train.make_optimizer`'s ``weight_decay_mask`` takes: decay ``"all"``
+#: params, or only the ``"kernels"`` (leaves of two or more axes: not biases, not norm
+#: scales and offsets).
+WEIGHT_DECAY_MASKS = ("all", "kernels")
 
 
 class NonFiniteError(FloatingPointError):
@@ -78,9 +83,11 @@ class TrainState(NamedTuple):
       >>> from jaxconv import models
       >>> state = init_state(models.logistic(3), make_optimizer("sgd", 0.1), (1, 4), seed=0)
       >>> TrainState._fields
-      ('params', 'opt_state', 'step', 'key', 'bad_step', 'skipped', 'model_state')
+      ('params', 'opt_state', 'step', 'key', 'bad_step', 'skipped', 'model_state', 'loss_scale')
       >>> int(state.step), int(state.bad_step), int(state.skipped), state.model_state
       (0, -1, 0, {})
+      >>> state.loss_scale is None       # float16 runs: a LossScaleState
+      True
     """
     params: Any
     opt_state: Any
@@ -89,16 +96,24 @@ class TrainState(NamedTuple):
     bad_step: jax.Array      # int32: first step with a non-finite loss/gradient, -1 if none
     skipped: jax.Array       # int32: steps dropped for non-finite values
     model_state: Any = {}    # a stateful model's state (batch norm statistics); {} otherwise
+    loss_scale: Any = None   # float16 mixed precision: the dynamic LossScaleState; else None
 
 
 def make_optimizer(name: str = "adam", lr: float = 1e-3, *, momentum: float = 0.9,
-                   weight_decay: float = 1e-4, schedule: str = "constant",
-                   total_steps: int | None = None, warmup_steps: int = 0
-                   ) -> optax.GradientTransformation:
-    """An optax optimizer by name: ``"sgd"`` (with ``momentum``; 0 for plain SGD), ``"adam"``,
-    ``"adamw"`` (decoupled ``weight_decay``); learning rate ``lr`` held ``"constant"``, or
-    decayed to 0 over ``total_steps`` by ``"cosine"`` (after ``warmup_steps`` of linear warm-up
-    for ``"warmup_cosine"``).
+                   weight_decay: float = 0.0, schedule: str = "constant",
+                   total_steps: int | None = None, warmup_steps: int = 0,
+                   weight_decay_mask: str = "all") -> optax.GradientTransformation:
+    """An optax optimizer by name: ``"sgd"`` (with ``momentum``, 0 for plain SGD, and L2
+    ``weight_decay`` added to the gradient, as in He et al. 2016 and PyTorch's SGD), ``"adam"``
+    (no weight decay), ``"adamw"`` (decoupled ``weight_decay``). The learning rate ``lr`` is
+    held ``"constant"``, decayed to 0 over ``total_steps`` by ``"cosine"`` (after
+    ``warmup_steps`` of linear warm-up for ``"warmup_cosine"``), or divided by 10 at 50% and
+    again at 75% of ``total_steps`` by ``"multistep"`` (He et al. 2016's CIFAR schedule).
+    ``weight_decay_mask="kernels"`` leaves biases and norm scales and offsets (every leaf of
+    fewer than two axes) undecayed (``optax.masked``); ``"all"`` decays every param.
+
+    The schedule counts the optimizer's own updates, so steps skipped for non-finite values
+    (``fit``) do not advance it.
 
     Example:
       >>> opt = make_optimizer("sgd", 0.5, momentum=0.0)
@@ -106,6 +121,13 @@ def make_optimizer(name: str = "adam", lr: float = 1e-3, *, momentum: float = 0.
       >>> updates, _ = opt.update({"w": jnp.ones(2)}, opt.init(params), params)
       >>> updates["w"].tolist()        # -lr * gradient
       [-0.5, -0.5]
+      >>> decayed = make_optimizer("sgd", 1.0, momentum=0.0, weight_decay=0.1,
+      ...                          weight_decay_mask="kernels")
+      >>> params = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+      >>> zero = jax.tree.map(jnp.zeros_like, params)
+      >>> updates, _ = decayed.update(zero, decayed.init(params), params)
+      >>> round(float(updates["w"][0, 0]), 6), float(updates["b"][0])   # the bias: no decay
+      (-0.1, 0.0)
       >>> try:
       ...     make_optimizer("adam", schedule="cosine")
       ... except ValueError as err:
@@ -122,19 +144,28 @@ def make_optimizer(name: str = "adam", lr: float = 1e-3, *, momentum: float = 0.
     _args.check_number("train", "momentum", momentum, low=0)
     _args.check_number("train", "weight_decay", weight_decay, low=0)
     _args.check_int("train", "warmup_steps", warmup_steps, minimum=0)
+    _args.check_choice("train", "weight_decay_mask", weight_decay_mask, WEIGHT_DECAY_MASKS)
+    mask = None if weight_decay_mask == "all" else (
+        lambda params: jax.tree_util.tree_map(lambda p: jnp.ndim(p) >= 2, params))
     if schedule == "constant":
         rate = lr
     elif total_steps is None or total_steps < 1:
         raise ValueError(f"jaxconv.train: schedule {schedule!r} needs total_steps >= 1.")
     elif schedule == "cosine":
         rate = optax.cosine_decay_schedule(lr, total_steps)
+    elif schedule == "multistep":
+        rate = optax.piecewise_constant_schedule(
+            lr, {total_steps // 2: 0.1, (3 * total_steps) // 4: 0.1})
     else:
         rate = optax.warmup_cosine_decay_schedule(0.0, lr, max(warmup_steps, 1), total_steps)
     if name == "sgd":
-        return optax.sgd(rate, momentum=momentum or None)
+        sgd = optax.sgd(rate, momentum=momentum or None)
+        if not weight_decay:
+            return sgd
+        return optax.chain(optax.add_decayed_weights(weight_decay, mask), sgd)
     if name == "adam":
         return optax.adam(rate)
-    return optax.adamw(rate, weight_decay=weight_decay)
+    return optax.adamw(rate, weight_decay=weight_decay, mask=mask)
 
 
 def apply_model(model: Model, params, model_state, x, *, ops=jaxconv, key=None, train=False):
@@ -144,9 +175,13 @@ def apply_model(model: Model, params, model_state, x, *, ops=jaxconv, key=None, 
     return model.apply(params, x, ops=ops, key=key, train=train), model_state
 
 
-def loss_fn(model: Model, ops=jaxconv) -> Callable:
+def loss_fn(model: Model, ops=jaxconv, mixed_precision=None) -> Callable:
     """``(params, x, y, key, model_state={}) -> (mean softmax cross-entropy, (logits,
     new model_state))`` in training mode; differentiate it in ``params`` only.
+
+    ``mixed_precision`` (a :class:`Policy` or its name, :func:`get_policy`): the params and
+    ``x`` are cast to its compute dtype, the logits to its output dtype before the loss; the
+    model state is not cast.
 
     Example:
       >>> from jaxconv import models
@@ -157,9 +192,15 @@ def loss_fn(model: Model, ops=jaxconv) -> Callable:
       >>> round(float(loss), 4), logits.shape, model_state      # zero params: log(3)
       (1.0986, (2, 3), {})
     """
+    policy = None if mixed_precision is None else _precision.get_policy(mixed_precision)
+
     def loss(params, x, y, key, model_state={}):     # noqa: B006  (never mutated)
+        if policy is not None:
+            params, x = policy.cast_to_compute((params, x))
         logits, new_state = apply_model(model, params, model_state, x, ops=ops, key=key,
                                         train=True)
+        if policy is not None:
+            logits = policy.cast_to_output(logits)
         return ops.softmax_cross_entropy(logits, y), (logits, new_state)
     return loss
 
@@ -169,12 +210,24 @@ def _all_finite(tree) -> jax.Array:
 
 
 def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=jaxconv,
-                    on_nonfinite: str = "stop") -> Callable:
+                    on_nonfinite: str = "stop", *, mixed_precision=None,
+                    loss_scaling: _precision.LossScaling | None = None,
+                    augment: Callable | None = None) -> Callable:
     """``step(state, x, y) -> (state, loss)``; not jitted here (``fit`` jits it once).
 
-    A step whose loss or gradient is not finite leaves the params and optimizer state as they
-    were and records itself in ``state.bad_step`` (the first one) and ``state.skipped``; with
-    ``on_nonfinite="stop"`` no later step updates the params either.
+    A step whose loss or gradient is not finite leaves the params, the optimizer state and the
+    model state as they were and records itself in ``state.skipped`` and, when it counts as a
+    failure, in ``state.bad_step`` (the first one); with ``on_nonfinite="stop"`` no step after
+    a failure updates the params.
+
+    ``mixed_precision``: a :class:`Policy` or its name (:func:`loss_fn`). ``loss_scaling``
+    (default: :class:`LossScaling` when the compute dtype is float16, else none): the loss is
+    multiplied by ``state.loss_scale.scale`` before differentiating and the gradients divided
+    by it; a step with a finite loss but non-finite gradients is an overflow: skipped, and the
+    scale shrinks, without counting as a failure while the scale is above its minimum. A
+    non-finite loss, or non-finite gradients at the minimum scale, is a failure as without
+    scaling. ``augment(key, x) -> x`` transforms the batch inside the step (its key: the step's
+    key folded with 1; the model's dropout takes the step's key).
 
     Example:
       >>> from jaxconv import models
@@ -191,12 +244,40 @@ def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=j
       True
     """
     _args.check_choice("train", "on_nonfinite", on_nonfinite, ("stop", "skip"))
-    grad_fn = jax.value_and_grad(loss_fn(model, ops), has_aux=True)
+    policy = _precision.get_policy(mixed_precision)
+    if loss_scaling is None and policy.compute_dtype == jnp.float16:
+        loss_scaling = _precision.LossScaling()
+    if loss_scaling is not None:
+        loss_scaling = _precision.LossScaling(*loss_scaling).check()
+    plain = loss_fn(model, ops, None if mixed_precision is None else policy)
+
+    def scaled_loss(params, x, y, key, model_state, scale):
+        loss, aux = plain(params, x, y, key, model_state)
+        return loss * scale.astype(loss.dtype), (loss, aux)
+
+    grad_fn = jax.value_and_grad(scaled_loss, has_aux=True)
 
     def step(state: TrainState, x, y):
-        (loss, (_, model_state)), grads = grad_fn(
-            state.params, x, y, jax.random.fold_in(state.key, state.step), state.model_state)
-        finite = jnp.isfinite(loss) & _all_finite(grads)
+        key = jax.random.fold_in(state.key, state.step)
+        if augment is not None:
+            x = augment(jax.random.fold_in(key, 1), x)
+        if loss_scaling is not None and state.loss_scale is None:
+            raise ValueError("jaxconv.train: loss scaling needs a state with a loss scale; "
+                             "make it with init_state(..., loss_scaling=...).")
+        scale = (state.loss_scale.scale if loss_scaling is not None
+                 else jnp.ones((), jnp.float32))
+        (_, (loss, (_, model_state))), grads = grad_fn(
+            state.params, x, y, key, state.model_state, scale)
+        loss_ok = jnp.isfinite(loss)
+        if loss_scaling is not None:
+            grads = jax.tree_util.tree_map(lambda g: (g / scale.astype(g.dtype)), grads)
+        grads_ok = _all_finite(grads)
+        finite = loss_ok & grads_ok
+        failed = ~finite
+        loss_scale = state.loss_scale
+        if loss_scaling is not None:      # an overflow the scale can still absorb: no failure
+            failed = ~loss_ok | (~grads_ok & (scale <= loss_scaling.minimum))
+            loss_scale = loss_scaling.adjust(state.loss_scale, finite)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         apply = finite & (state.bad_step < 0) if on_nonfinite == "stop" else finite
@@ -204,11 +285,11 @@ def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=j
         def pick(new, old):
             return jax.tree_util.tree_map(lambda a, b: jnp.where(apply, a, b), new, old)
 
-        bad = jnp.where((state.bad_step < 0) & ~finite, state.step, state.bad_step)
+        bad = jnp.where((state.bad_step < 0) & failed, state.step, state.bad_step)
         return TrainState(pick(params, state.params), pick(opt_state, state.opt_state),
                           state.step + 1, state.key, bad,
                           state.skipped + (~finite).astype(jnp.int32),
-                          pick(model_state, state.model_state)), loss
+                          pick(model_state, state.model_state), loss_scale), loss
 
     return step
 
@@ -233,6 +314,10 @@ def compile_step(step, state, x, y, options: dict, shardings=None):
         state_sh, batch_sh, rep = shardings
         kw = dict(in_shardings=(state_sh, batch_sh, batch_sh), out_shardings=(state_sh, rep))
     lowered = jax.jit(step, donate_argnums=0, **kw).lower(state, x, y)
+    return _compile(lowered, options)
+
+
+def _compile(lowered, options: dict):
     if not options:
         return lowered.compile()
     try:
@@ -244,9 +329,74 @@ def compile_step(step, state, x, y, options: dict, shardings=None):
         return lowered.compile()
 
 
-def make_eval_step(model: Model, ops=jaxconv) -> Callable:
+def compile_gather_step(step, batch_size: int, state, x_all, y_all, options: dict,
+                        shardings=None):
+    """AOT-compile ``gather(state, x_all, y_all, order, i) -> step(state, x_all[b], y_all[b])``
+    with ``b = order[i * batch_size:(i + 1) * batch_size]``: the batch is gathered from a data
+    set already on the devices, inside the compiled step (state donated). ``shardings``:
+    ``(state shardings, batch sharding, replicated, data set sharding)``.
+
+    Example:
+      >>> from jaxconv import models
+      >>> model, opt = models.logistic(3), make_optimizer("sgd", 0.1)
+      >>> state = init_state(model, opt, (1, 4), seed=0)
+      >>> x_all, y_all = jnp.ones((6, 1, 4)), jnp.array([0, 1, 2, 0, 1, 2])
+      >>> gather = compile_gather_step(make_train_step(model, opt), 2, state, x_all, y_all, {})
+      >>> order = jnp.array([5, 0, 3, 1, 4, 2], jnp.int32)
+      >>> state, loss = gather(state, x_all, y_all, order, np.int32(1))   # rows 3 and 1
+      >>> int(state.step)
+      1
+    """
+    def gather(state, x_all, y_all, order, i):
+        idx = jax.lax.dynamic_slice_in_dim(order, i * batch_size, batch_size)
+        xb, yb = jnp.take(x_all, idx, axis=0), jnp.take(y_all, idx, axis=0)
+        if shardings is not None:
+            xb = jax.lax.with_sharding_constraint(xb, shardings[1])
+            yb = jax.lax.with_sharding_constraint(yb, shardings[1])
+        return step(state, xb, yb)
+
+    kw = {}
+    if shardings is not None:
+        state_sh, _, rep, data_sh = shardings
+        kw = dict(in_shardings=(state_sh, data_sh, data_sh, rep, rep),
+                  out_shardings=(state_sh, rep))
+    order = jnp.zeros(len(x_all), jnp.int32)
+    lowered = jax.jit(gather, donate_argnums=0, **kw).lower(state, x_all, y_all, order,
+                                                            np.int32(0))
+    return _compile(lowered, options)
+
+
+def _data_on_device(choice, x, y) -> bool:
+    """``fit``'s ``data_on_device``: as given, or (``None``) whether the training set fits."""
+    if choice is not None:
+        if not isinstance(choice, bool):
+            raise TypeError(f"jaxconv.train: `data_on_device` (={choice!r}) must be True, False "
+                            "or None (automatic).")
+        if choice and jax.process_count() > 1:
+            raise ValueError("jaxconv.train: `data_on_device=True` needs a single process; with "
+                             "several, each process feeds its own rows (data_on_device=False).")
+        return choice
+    if jax.process_count() > 1:
+        return False
+    stats = jax.local_devices()[0].memory_stats() or {}
+    limit = stats.get("bytes_limit", 8 * 2 ** 30) // 4
+    return x.nbytes + y.nbytes <= limit
+
+
+def _prefetch(batches):
+    """Yield the batches (already put on the devices) one ahead: the next batch's copy is
+    issued before the current step runs, so the two overlap (double buffering)."""
+    batches = iter(batches)
+    ahead = next(batches, None)
+    while ahead is not None:
+        current, ahead = ahead, next(batches, None)
+        yield current
+
+
+def make_eval_step(model: Model, ops=jaxconv, mixed_precision=None) -> Callable:
     """``eval(params, x, y, mask, model_state={}) -> (sum of losses, number correct)`` over the
-    rows in ``mask``, in evaluation mode (batch norm with its running statistics).
+    rows in ``mask``, in evaluation mode (batch norm with its running statistics), computed as
+    ``mixed_precision`` says (:func:`loss_fn`).
 
     Example:
       >>> from jaxconv import models
@@ -258,8 +408,14 @@ def make_eval_step(model: Model, ops=jaxconv) -> Callable:
       >>> round(float(loss_sum), 4), int(correct)       # 2 log(3); argmax 0 is right for row 0
       (2.1972, 1)
     """
+    policy = None if mixed_precision is None else _precision.get_policy(mixed_precision)
+
     def evaluate(params, x, y, mask, model_state={}):    # noqa: B006  (never mutated)
+        if policy is not None:
+            params, x = policy.cast_to_compute((params, x))
         logits, _ = apply_model(model, params, model_state, x, ops=ops, train=False)
+        if policy is not None:
+            logits = policy.cast_to_output(logits)
         losses = ops.softmax_cross_entropy(logits, y, reduction="none")
         correct = (jnp.argmax(logits, axis=1) == y) & mask
         return jnp.sum(jnp.where(mask, losses, 0.0)), jnp.sum(correct)
@@ -299,9 +455,10 @@ def evaluate(eval_step, params, x, y, batch_size: int, put=None,
     return total_loss / len(x), total_correct / len(x)
 
 
-def init_state(model: Model, optimizer, input_shape, seed: int, dtype=None) -> TrainState:
+def init_state(model: Model, optimizer, input_shape, seed: int, dtype=None,
+               loss_scaling: _precision.LossScaling | None = None) -> TrainState:
     """Params (and a stateful model's state) from ``model.init``, cast to ``dtype`` if given;
-    a fresh optimizer state of the params only; step 0.
+    a fresh optimizer state of the params only; step 0; ``loss_scaling``'s initial scale.
 
     Example:
       >>> from jaxconv import models
@@ -320,7 +477,8 @@ def init_state(model: Model, optimizer, input_shape, seed: int, dtype=None) -> T
         params, model_state = jax.tree_util.tree_map(lambda p: p.astype(dtype),
                                                      (params, model_state))
     return TrainState(params, optimizer.init(params), jnp.asarray(0, jnp.int32), train_key,
-                      jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32), model_state)
+                      jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32), model_state,
+                      None if loss_scaling is None else loss_scaling.init())
 
 
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
@@ -443,15 +601,35 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         on_nonfinite: str = "stop", progress: bool = False, log: Callable | None = print,
         on_epoch_end: Callable | None = None, data_name: str = "",
         augment: Callable | None = None, dtype=None, xla_options="auto",
-        devices: int | None = None, model_parallel: int = 1) -> tuple[Any, list[dict]]:
+        devices: int | None = None, model_parallel: int = 1, mixed_precision=None,
+        loss_scaling: _precision.LossScaling | None = None, weight_decay_mask: str = "all",
+        data_on_device: bool | None = None) -> tuple[Any, list[dict]]:
     """Train ``model`` on ``dataset``; returns ``(params, history)``, one dict per epoch (a
     stateful model: ``((params, model_state), history)``, as its ``init`` returns them).
 
     ``ops`` is :mod:`jaxconv` (hand-written rules) or :mod:`jaxconv.autodiff`.
     ``on_epoch_end(epoch, state, record)`` is called after each epoch's checkpoint is written.
-    ``augment(rng, x_batch) -> x_batch`` transforms each training batch on the host; ``rng`` is a
-    NumPy generator seeded by ``(seed, step)``, so resumed runs draw the same augmentations.
+    ``augment(key, x_batch) -> x_batch`` (jittable, e.g. :func:`jaxconv.data.augmentation`)
+    transforms each training batch inside the jitted step, on the device, with a key drawn from
+    the seed and the step, so resumed runs draw the same augmentations.
     ``dtype`` casts params and inputs (e.g. ``jnp.float64``, which needs ``jax_enable_x64``).
+    ``mixed_precision`` (``None``, ``"bf16"``, ``"f16"``, or a :class:`Policy`): params and
+    optimizer state stay in the policy's param dtype (float32) and each step computes in its
+    compute dtype (:mod:`jaxconv.train` explains); float16 trains with ``loss_scaling``
+    (default :class:`LossScaling`), whose state is part of the checkpoint. Under float16 a
+    step with non-finite gradients but a finite loss is skipped and shrinks the scale, without
+    involving ``on_nonfinite``, which applies to a non-finite loss, or to non-finite gradients
+    at the scale's minimum (1). The learning-rate schedule counts applied steps.
+    ``weight_decay_mask``: ``"kernels"`` leaves biases and norm scales and offsets undecayed
+    (:func:`make_optimizer`). The matmul precision of float32 products (GPUs default to TF32)
+    is JAX's: run ``fit`` inside ``with jax.default_matmul_precision("highest"):`` for full
+    float32.
+    ``data_on_device``: put the whole training set on the devices once (sharded along
+    ``data`` when its size divides) and gather each step's batch there, by the epoch's
+    permutation, inside the jitted step; ``False`` slices each batch on the host and copies it,
+    the next batch's copy overlapping the running step. ``None`` (default): on the devices when
+    one process trains and the training set takes at most a quarter of a device's memory
+    (2 GiB where the device reports none). Both paths give the same params.
     ``xla_options`` selects the XLA options of the jitted train step (:func:`compiler_options`).
     ``devices`` (default: all visible, across processes) and ``model_parallel`` lay each step
     out on a mesh (:mod:`jaxconv.distributed`): the batch split along ``data``, the params
@@ -483,6 +661,17 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
       {'dense1': {'b': (2,), 'w': (8, 2)}}
     """
     x_train, y_train, x_test, y_test = dataset
+    if dtype is not None and mixed_precision is not None:
+        raise ValueError("jaxconv.train: pass `dtype` (one dtype for everything) or "
+                         "`mixed_precision` (float32 params, 16-bit compute), not both.")
+    policy = _precision.get_policy(mixed_precision)
+    if loss_scaling is None and policy.compute_dtype == jnp.float16:
+        loss_scaling = _precision.LossScaling()
+    if loss_scaling is not None:
+        loss_scaling = _precision.LossScaling(*loss_scaling).check()
+    if augment is not None and not callable(augment):
+        raise TypeError(f"jaxconv.train: `augment` (={augment!r}) must be a function "
+                        "augment(key, x) -> x, e.g. jaxconv.data.augmentation('crop:4,flip').")
     if dtype is not None:
         x_train, x_test = np.asarray(x_train, dtype), np.asarray(x_test, dtype)
     n = len(x_train)
@@ -496,17 +685,22 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     steps_per_epoch = n // batch_size
     total_steps = epochs * steps_per_epoch
     opt = make_optimizer(optimizer, lr, momentum=momentum, weight_decay=weight_decay,
-                         schedule=schedule, total_steps=total_steps, warmup_steps=warmup_steps)
+                         schedule=schedule, total_steps=total_steps, warmup_steps=warmup_steps,
+                         weight_decay_mask=weight_decay_mask)
     ops_name = "autodiff" if ops is jaxconv.autodiff else "vjp"
     config = {"model": model.name, "data": data_name, "ops": ops_name, "seed": seed,
               "optimizer": optimizer, "lr": lr, "batch_size": batch_size, "epochs": epochs,
               "schedule": schedule, "weight_decay": weight_decay,
               "augment": getattr(augment, "__name__", "custom") if augment else "none",
               "dtype": jnp.dtype(dtype or jnp.float32).name}
+    if mixed_precision is not None:     # (absent when unused: older runs stay resumable)
+        config["mixed_precision"] = _precision.policy_name(policy)
+    if weight_decay_mask != "all":
+        config["weight_decay_mask"] = weight_decay_mask
     layout = dist.make_layout(batch_size, devices, model_parallel, dataset.input_shape)
     main = dist.is_main()
     log = log if main else None
-    state = init_state(model, opt, dataset.input_shape, seed, dtype)
+    state = init_state(model, opt, dataset.input_shape, seed, dtype, loss_scaling)
     out = pathlib.Path(out_dir) if out_dir is not None else None
     history: list[dict] = []
     start_epoch = 0
@@ -529,11 +723,21 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     def put(rows):      # this process's share of a global batch, onto its devices
         return dist.put_batch(rows[layout.rows], layout)
 
-    step_fn = compile_step(make_train_step(model, opt, ops, on_nonfinite), state,
-                           put(x_train[:batch_size]), put(y_train[:batch_size]),
-                           compiler_options(xla_options, name="xla_options"),
-                           (state_sh, layout.batch, layout.replicated))
-    eval_fn = jax.jit(make_eval_step(model, ops),
+    train_step = make_train_step(model, opt, ops, on_nonfinite,
+                                 mixed_precision=mixed_precision, loss_scaling=loss_scaling,
+                                 augment=augment)
+    options = compiler_options(xla_options, name="xla_options")
+    on_device = _data_on_device(data_on_device, x_train, y_train)
+    if on_device:
+        data_sh = (layout.batch if n % layout.data_parallel == 0 else layout.replicated)
+        x_dev, y_dev = jax.device_put(x_train, data_sh), jax.device_put(y_train, data_sh)
+        gather = compile_gather_step(train_step, batch_size, state, x_dev, y_dev, options,
+                                     (state_sh, layout.batch, layout.replicated, data_sh))
+    else:
+        step_fn = compile_step(train_step, state, put(x_train[:batch_size]),
+                               put(y_train[:batch_size]), options,
+                               (state_sh, layout.batch, layout.replicated))
+    eval_fn = jax.jit(make_eval_step(model, ops, None if mixed_precision is None else policy),
                       in_shardings=(state_sh.params, layout.batch, layout.batch, layout.batch,
                                     state_sh.model_state),
                       out_shardings=layout.replicated)
@@ -543,14 +747,19 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
     if bar is not None:
         bar.update(start_epoch * steps_per_epoch)
     for epoch in range(start_epoch, epochs):
-        order = epoch_order(seed, epoch, n)
+        order = epoch_order(seed, epoch, n)[:steps_per_epoch * batch_size]
         losses = []
-        for i in range(steps_per_epoch):
-            idx = order[i * batch_size:(i + 1) * batch_size]
-            xb = x_train[idx]
-            if augment is not None:
-                xb = augment(np.random.default_rng([seed, epoch * steps_per_epoch + i, 1]), xb)
-            state, loss = step_fn(state, put(xb), put(y_train[idx]))
+        if on_device:
+            order_dev = jax.device_put(order.astype(np.int32), layout.replicated)
+            batches = (None for _ in range(steps_per_epoch))
+        else:
+            batches = _prefetch((put(x_train[idx]), put(y_train[idx]))
+                                for idx in order.reshape(steps_per_epoch, batch_size))
+        for i, batch in enumerate(batches):
+            if on_device:
+                state, loss = gather(state, x_dev, y_dev, order_dev, np.int32(i))
+            else:
+                state, loss = step_fn(state, *batch)
             losses.append(loss)
             if bar is not None:
                 bar.update(1)
@@ -572,6 +781,8 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
                   "test_loss": test_loss, "test_accuracy": test_acc,
                   "skipped_steps": int(state.skipped),
                   "seconds": round(time.perf_counter() - t0, 3)}
+        if state.loss_scale is not None:
+            record["loss_scale"] = float(state.loss_scale.scale)
         history.append(record)
         if out is not None:
             host_state = dist.fetch(state, layout)      # every process joins the gather
@@ -596,6 +807,8 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         summary = {**config, "test_accuracy": last["test_accuracy"], "test_loss": last["test_loss"],
                    "train_loss": last["train_loss"], "seconds": last["seconds"],
                    "steps": int(state.step), "skipped_steps": last["skipped_steps"],
+                   "mixed_precision": _precision.policy_name(policy),
+                   "data_on_device": on_device,
                    "params": param_count(params), "device_count": layout.mesh.size,
                    "processes": jax.process_count(), **versions()}
         text = json.dumps(summary, indent=2) + "\n"
