@@ -7,7 +7,8 @@
    params and state; the max-pool and interpolation backward passes (scatter-free by design)
    give identical outputs over 10 calls;
 3. train steps (forward, backward, Adam), hand-written rules vs ``jax.grad`` through
-   ``jaxconv.autodiff``, at GPU batch sizes, interleaved, median: a markdown table to paste.
+   ``jaxconv.autodiff``, at GPU batch sizes, interleaved, median: a markdown table to paste;
+   ResNet-20 once more in bfloat16 mixed precision (float32 params, bfloat16 compute).
 
     python experiments/gpu.py                 # a GPU: batches 256 and 1024, about 5 minutes
     python experiments/gpu.py --small         # any backend, tiny sizes (CI runs this on CPU)
@@ -29,11 +30,11 @@ from _common import out_dir
 from jaxconv._src.tools.bench import child_command
 
 _MODELS = [("lenet5", (1, 28, 28)), ("vgg_small", (3, 32, 32)), ("resnet20", (3, 32, 32))]
-FULL = {"models": _MODELS, "timed": _MODELS, "batches": (256, 1024), "repeats": 7,
-        "check_ops": None}
+FULL = {"models": _MODELS, "timed": _MODELS + [("resnet20", (3, 32, 32), "bf16")],
+        "batches": (256, 1024), "repeats": 7, "check_ops": None}
 SMALL = {"models": [("lenet5", (1, 28, 28)), ("resnet20", (3, 8, 8))],
-         "timed": [("lenet5", (1, 28, 28))], "batches": (8,), "repeats": 3,
-         "check_ops": "relu,max_pool"}
+         "timed": [("lenet5", (1, 28, 28)), ("resnet20", (3, 8, 8), "bf16")], "batches": (8,),
+         "repeats": 3, "check_ops": "relu,max_pool"}
 
 
 def run_check(ops) -> dict:
@@ -92,17 +93,19 @@ def backward_is_deterministic(op_name, shape, calls=10, **kwargs) -> bool:
 def time_steps(models, batches, repeats) -> list[dict]:
     from jaxconv._src.tools import bench
     rows = []
-    for name, shape in models:
+    for name, shape, *mixed in models:
+        mixed = mixed[0] if mixed else None
         for batch in batches:
-            case = bench.step_case(f"{name} B={batch}", name, shape, batch)
+            case = bench.step_case(f"{name} B={batch}", name, shape, batch, mixed)
             fns = {impl: case.build(impl) for impl in ("jaxconv", "autodiff")}
             samples = bench.interleaved(fns, repeats)
             med = {k: bench.summarize(v)["median_ms"] for k, v in samples.items()}
             rows.append({"model": name, "input": list(shape), "batch": batch,
+                         "mixed_precision": mixed or "none",
                          "jaxconv_ms": med["jaxconv"], "autodiff_ms": med["autodiff"],
                          "ratio": med["jaxconv"] / med["autodiff"],
                          "compile_s": {k: round(v, 2) for k, v in case.compile_s.items()}})
-            print(f"  {name} B={batch}: jaxconv {med['jaxconv']:.2f} ms, autodiff "
+            print(f"  {name} {mixed or 'float32'} B={batch}: jaxconv {med['jaxconv']:.2f} ms, autodiff "
                   f"{med['autodiff']:.2f} ms", flush=True)
     return rows
 
@@ -111,7 +114,9 @@ def table(rows) -> str:
     lines = ["| train step | batch | jaxconv ms | autodiff ms | jaxconv / autodiff | "
              "examples/s (jaxconv) |", "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['model']} {'x'.join(map(str, r['input']))} | {r['batch']} | "
+        mixed = r.get("mixed_precision", "none")
+        lines.append(f"| {r['model']} {'x'.join(map(str, r['input']))}"
+                     f"{'' if mixed == 'none' else ' ' + mixed} | {r['batch']} | "
                      f"{r['jaxconv_ms']:.2f} | {r['autodiff_ms']:.2f} | {r['ratio']:.2f} | "
                      f"{1e3 * r['batch'] / r['jaxconv_ms']:,.0f} |")
     return "\n".join(lines)

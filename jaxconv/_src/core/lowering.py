@@ -58,15 +58,20 @@ whole train steps, interleaved medians):
 Other backends: ``lax`` throughout (cuDNN and the TPU emitters beat any rewrite here); the
 pooling backward passes are already gather- and scatter-free everywhere.
 
-The choice is data: it is computed once per convolution, at trace time, into the ``methods``
-field of the op's static config, which is an argument of the custom-VJP rule; nothing here is
-global or mutable. To force methods (the tests run every method against the same oracles, and
+The choice is data: the CPU methods are computed once per convolution, at trace time, into the
+``methods`` field of the op's static config (an argument of the custom-VJP rule), next to the
+methods of every other platform (``other``: ``lax``); nothing here is global or mutable. Which
+of the two runs is decided when the function is *lowered*, not traced
+(:func:`per_platform`, ``jax.lax.platform_dependent``): a function traced on a CPU machine and
+exported or compiled for a GPU (``jax.export``, ``jit(...).lower`` on a GPU device) takes the
+GPU's lowering, and one lowered for several platforms at once carries each. To force methods (the tests run every method against the same oracles, and
 ``jaxconv bench`` can compare them), :func:`jaxconv._src.tools.lowering.forced_ops` builds a
 namespace of ops whose configs carry the forced methods.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -83,10 +88,26 @@ class ConvMethods(NamedTuple):
     weight_grad: str
 
 
+#: Every part through XLA's own convolutions: the lowering of every platform but CPU.
+LAX = ConvMethods("lax", "lax", "lax")
+
+
 def conv_methods(x_shape, w_shape, win, groups: int, dtype) -> ConvMethods:
-    """The measured lowering of a convolution's forward, input gradient and weight gradient,
-    for the backend JAX traces for (the module docstring gives the measurements)."""
-    return _conv_default(x_shape, w_shape, win, groups, dtype, jax.default_backend())
+    """The measured CPU lowering of a convolution's forward, input gradient and weight
+    gradient (the module docstring gives the measurements); other platforms take :data:`LAX`,
+    chosen when lowering (:func:`per_platform`)."""
+    return _conv_default(x_shape, w_shape, win, groups, dtype, "cpu")
+
+
+def per_platform(fn, cpu, other, *operands):
+    """``fn(cpu, *operands)`` where the computation is lowered for CPU and
+    ``fn(other, *operands)`` on every other platform, decided at lowering time by
+    ``jax.lax.platform_dependent`` (only the branch of the platform lowered for is compiled);
+    one call when the two choices agree."""
+    if cpu == other:
+        return fn(cpu, *operands)
+    return jax.lax.platform_dependent(*operands, cpu=functools.partial(fn, cpu),
+                                      default=functools.partial(fn, other))
 
 
 def check_forced(**methods: str) -> dict[str, str]:
@@ -155,8 +176,9 @@ def interpolate_methods(in_sizes, out_sizes) -> tuple[str, ...]:
     backward, gather vs matmul: 64x64x32x32 505 vs 88 ms, 16x16x64x64 131 vs 15 ms,
     4x8x128x128 57 vs 16 ms, 1x4x256x256 223 vs 11 ms, 1x1x512x512 196 vs 20 ms
     (``experiments/interpolate_lowering.py``). Other backends: gather (a
-    GPU gathers at memory speed; not measured here)."""
-    return _interpolate_default(in_sizes, out_sizes, jax.default_backend())
+    GPU gathers at memory speed; not measured here), chosen when lowering
+    (:func:`per_platform`). Returns the CPU choice."""
+    return _interpolate_default(in_sizes, out_sizes, "cpu")
 
 
 def _interpolate_default(in_sizes, out_sizes, backend) -> tuple[str, ...]:

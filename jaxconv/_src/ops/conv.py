@@ -71,10 +71,11 @@ class ConvConfig(NamedTuple):
     w_shape: tuple[int, ...]          # (D, C // groups, *K)
     dtype: str
     window: _windows.Window           # the kernel's window layout over x
-    methods: _lowering.ConvMethods    # how each part is lowered (jaxconv._src.core.lowering)
+    methods: _lowering.ConvMethods    # how each part is lowered on CPU (core/lowering.py)
     padding_mode: str = "zeros"
     mode_padding: tuple[tuple[int, int], ...] | None = None  # applied first by the pad rule
     precision: lax.Precision | None = None   # of every convolution and matrix product, both ways
+    other: _lowering.ConvMethods = _lowering.LAX   # the lowering on every other platform
 
 
 def _spec(first: str, second: str, n: int) -> str:
@@ -360,9 +361,11 @@ def bias_grad(delta, out_dtype):
 
 
 def forward_rule(x, w, b, cfg: ConvConfig):
-    """The forward of the hand-written rule: Eq. 1, lowered as ``cfg.methods.forward`` says."""
-    y = correlate(x, _rot180(w) if cfg.flip else w, cfg.window, cfg.groups, cfg.methods.forward,
-                  cfg.precision)
+    """The forward of the hand-written rule: Eq. 1, lowered as ``cfg.methods.forward`` says
+    (``cfg.other.forward`` on platforms other than CPU)."""
+    y = _lowering.per_platform(
+        lambda method, x, w: correlate(x, w, cfg.window, cfg.groups, method, cfg.precision),
+        cfg.methods.forward, cfg.other.forward, x, _rot180(w) if cfg.flip else w)
     return _add_bias(y, b, cfg.has_bias).astype(x.dtype)
 
 
@@ -382,17 +385,21 @@ def _conv_bwd(cfg, res, delta):
     x, w, want_b = res
     if isinstance(delta, SymbolicZero):
         return None, None, None
-    win, methods = cfg.window, cfg.methods
+    win, methods, other = cfg.window, cfg.methods, cfg.other
     dx = dw = db = None
     if w is not None:           # x was perturbed: Eq. 5-6
         w_eff = _rot180(w) if cfg.flip else w
         dx = (jnp.zeros(cfg.x_shape, cfg.dtype) if cfg.x_shape[0] == 0 else
-              input_grad(delta, w_eff, win, cfg.groups, cfg.dtype, methods.input_grad,
-                         cfg.precision))
+              _lowering.per_platform(
+                  lambda method, delta, w_eff: input_grad(delta, w_eff, win, cfg.groups,
+                                                          cfg.dtype, method, cfg.precision),
+                  methods.input_grad, other.input_grad, delta, w_eff))
     if x is not None:           # w was perturbed: Eq. 4
         dw = (jnp.zeros(cfg.w_shape, cfg.dtype) if cfg.x_shape[0] == 0 else
-              weight_grad(x, delta, win, cfg.groups, cfg.dtype, methods.weight_grad,
-                          cfg.precision))
+              _lowering.per_platform(
+                  lambda method, x, delta: weight_grad(x, delta, win, cfg.groups, cfg.dtype,
+                                                       method, cfg.precision),
+                  methods.weight_grad, other.weight_grad, x, delta))
         dw = _rot180(dw) if cfg.flip else dw
     if want_b is not None:
         db = bias_grad(delta, cfg.dtype)

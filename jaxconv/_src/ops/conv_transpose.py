@@ -48,8 +48,9 @@ class ConvTransposeConfig(NamedTuple):
     x_shape: tuple[int, ...]
     w_shape: tuple[int, ...]
     dtype: str
-    methods: _lowering.ConvMethods    # the lowering of the convolution this one transposes
+    methods: _lowering.ConvMethods    # the CPU lowering of the convolution this one transposes
     precision: lax.Precision | None = None   # of every convolution and product, both ways
+    other: _lowering.ConvMethods = _lowering.LAX   # the lowering on every other platform
 
 
 def forward(x, w, b, cfg: ConvTransposeConfig, method: str = "lax"):
@@ -59,14 +60,20 @@ def forward(x, w, b, cfg: ConvTransposeConfig, method: str = "lax"):
     return _conv._add_bias(y, b, cfg.has_bias).astype(x.dtype)
 
 
+def _forward(x, w, b, cfg):
+    """:func:`forward` with the convolution's input-gradient lowering of the platform."""
+    return _lowering.per_platform(lambda method, x, w: forward(x, w, b, cfg, method),
+                                  cfg.methods.input_grad, cfg.other.input_grad, x, w)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
 def _conv_transpose(x, w, b, cfg):
-    return forward(x, w, b, cfg, cfg.methods.input_grad)
+    return _forward(x, w, b, cfg)
 
 
 # _conv_transpose_fwd :: (x, w, b) -> (y, (x if dE/dw is wanted, w if dE/dx is, () if dE/db is))
 def _conv_transpose_fwd(x, w, b, cfg):
-    y = forward(x.value, w.value, None if b is None else b.value, cfg, cfg.methods.input_grad)
+    y = _forward(x.value, w.value, None if b is None else b.value, cfg)
     return y, _args.wanted(x, w, b)
 
 
@@ -79,12 +86,16 @@ def _conv_transpose_bwd(cfg, res, delta):
     dx = dw = db = None
     if w is not None:       # the convolution's forward, Eq. 1
         dx = (jnp.zeros(cfg.x_shape, cfg.dtype) if empty else
-              _conv.correlate(delta, w, cfg.window, cfg.groups, cfg.methods.forward,
-                              cfg.precision).astype(cfg.dtype))
+              _lowering.per_platform(
+                  lambda method, delta, w: _conv.correlate(delta, w, cfg.window, cfg.groups,
+                                                           method, cfg.precision),
+                  cfg.methods.forward, cfg.other.forward, delta, w).astype(cfg.dtype))
     if x is not None:       # the convolution's weight gradient, Eq. 4
         dw = (jnp.zeros(cfg.w_shape, cfg.dtype) if empty else
-              _conv.weight_grad(delta, x, cfg.window, cfg.groups, cfg.dtype,
-                                cfg.methods.weight_grad, cfg.precision))
+              _lowering.per_platform(
+                  lambda method, delta, x: _conv.weight_grad(delta, x, cfg.window, cfg.groups,
+                                                             cfg.dtype, method, cfg.precision),
+                  cfg.methods.weight_grad, cfg.other.weight_grad, delta, x))
     if want_b is not None:
         db = _conv.bias_grad(delta, cfg.dtype)
     return dx, dw, db

@@ -64,7 +64,8 @@ class InterpConfig(NamedTuple):
     in_sizes: tuple[int, ...]                   # S
     out_sizes: tuple[int, ...]                  # O
     scale_factors: tuple[float | None, ...]     # the factor per axis, None when `size` was given
-    methods: tuple[str, ...] = ()               # per axis: "gather" or "matmul" (lowering.py)
+    methods: tuple[str, ...] = ()               # per axis on CPU: "gather" or "matmul"
+    other: tuple[str, ...] = ()                 # per axis on other platforms (): gather
 
 
 class AxisTables(NamedTuple):
@@ -216,19 +217,25 @@ def transpose(delta, cfg: InterpConfig):
     return g.astype(delta.dtype)
 
 
+def _on_platform(fn, cfg: InterpConfig, a):
+    """``fn(a, cfg)`` with the per-axis methods of the platform lowered for."""
+    return _lowering.per_platform(lambda methods, a: fn(a, cfg._replace(methods=methods)),
+                                  cfg.methods, cfg.other, a)
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
 def _interpolate(x, cfg):
-    return forward(x, cfg)
+    return _on_platform(forward, cfg, x)
 
 
 # _interpolate_fwd :: x -> (y, ())
 def _interpolate_fwd(x, cfg):
-    return forward(x, cfg), ()
+    return _on_platform(forward, cfg, x), ()
 
 
 # _interpolate_bwd :: (cfg, (), CT y) -> (CT x,): the transposed weights, as gathers
 def _interpolate_bwd(cfg, _, delta):
-    return (transpose(delta, cfg),)
+    return (_on_platform(transpose, cfg, delta),)
 
 
 _interpolate.defvjp(_interpolate_fwd, _interpolate_bwd)

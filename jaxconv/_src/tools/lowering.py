@@ -33,14 +33,16 @@ def _forcing(config_fn, parts):
                              "axis off a 2-D or 3-D convolution; this one is 1-D (x.shape="
                              f"{cfg.x_shape}); force 'lax', 'taps', 'gemm' or 'col2im' for 1-D "
                              "layers.")
-        return cfg._replace(methods=cfg.methods._replace(**parts))
+        forced = cfg.methods._replace(**parts)
+        return cfg._replace(methods=forced, other=cfg.other._replace(**parts))
     return config
 
 
 def _forcing_interpolate(method):
     def config(*args, **kwargs):
         cfg = _interpolate.interpolate_config(*args, **kwargs)
-        return cfg._replace(methods=(method,) * len(cfg.in_sizes))
+        return cfg._replace(methods=(method,) * len(cfg.in_sizes),
+                            other=(method,) * len(cfg.in_sizes))
     return config
 
 

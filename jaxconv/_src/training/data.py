@@ -363,7 +363,8 @@ def _cifar_source(name: str, data_dir):
         tar = tarfile.open(path, "r:*")
         members = {pathlib.PurePosixPath(m.name).name: m for m in tar.getmembers() if m.isfile()}
     except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
-        raise ValueError(f"jaxconv.data: {path} is not a readable .tar.gz archive ({err}); "
+        reason = " ".join(str(err).split())
+        raise ValueError(f"jaxconv.data: {path} is not a readable .tar.gz archive ({reason}); "
                          f"re-download {fmt.archive}, or unpack it and pass the folder.") from None
     missing = [f for f in wanted if f not in members]
     if missing:
@@ -374,8 +375,9 @@ def _cifar_source(name: str, data_dir):
         try:
             return tar.extractfile(members[f]).read()
         except (tarfile.TarError, OSError, EOFError, zlib.error) as err:
-            raise ValueError(f"jaxconv.data: {f} in {path} cannot be read ({err}); the archive "
-                             "is truncated or corrupt.") from None
+            raise ValueError(f"jaxconv.data: {f} in {path} cannot be read ("
+                             f"{' '.join(str(err).split())}); the archive is truncated or "
+                             "corrupt.") from None
     return read, path
 
 

@@ -199,18 +199,23 @@ def xent_case(name, n, k) -> Case:
     return case
 
 
-def compiled_step(model_name, input_shape, x, y, ops, options) -> tuple[Callable, float]:
+def compiled_step(model_name, input_shape, x, y, ops, options,
+                  mixed_precision=None) -> tuple[Callable, float]:
     """``(run, compile seconds)``: ``run()`` takes one Adam train step of the model on the
-    batch ``(x, y)``, compiled as ``fit`` compiles it with XLA ``options``, and keeps its state."""
+    batch ``(x, y)``, compiled as ``fit`` compiles it with XLA ``options`` (and
+    ``mixed_precision``), and keeps its state."""
     import jax
 
     from jaxconv._src.nn import models
     from jaxconv._src.training import fit as train
+    from jaxconv._src.training import precision
     model = models.get(model_name)
     opt = train.make_optimizer("adam", 1e-3)
-    state = train.init_state(model, opt, input_shape, seed=0)
+    step = train.make_train_step(model, opt, ops, mixed_precision=mixed_precision)
+    scaling = None if mixed_precision != "f16" else precision.LossScaling()
+    state = train.init_state(model, opt, input_shape, seed=0, loss_scaling=scaling)
     t = time.perf_counter()
-    compiled = train.compile_step(train.make_train_step(model, opt, ops), state, x, y, options)
+    compiled = train.compile_step(step, state, x, y, options)
     seconds = time.perf_counter() - t
     box = [state]
     xd, yd = jax.device_put(x), jax.device_put(y)
@@ -221,7 +226,7 @@ def compiled_step(model_name, input_shape, x, y, ops, options) -> tuple[Callable
     return run, seconds
 
 
-def step_case(name, model_name, input_shape, batch) -> Case:
+def step_case(name, model_name, input_shape, batch, mixed_precision=None) -> Case:
     x = np.random.default_rng(0).standard_normal((batch,) + input_shape).astype(np.float32)
     y = np.random.default_rng(1).integers(0, 10, batch).astype(np.int32)
 
@@ -232,7 +237,7 @@ def step_case(name, model_name, input_shape, batch) -> Case:
             ops = jaxconv.autodiff if impl == "autodiff" else jaxconv
             options = compiler_options("auto") if impl == "jaxconv_fit" else {}
             run, case.compile_s[impl] = compiled_step(model_name, input_shape, x, y, ops,
-                                                      options)
+                                                      options, mixed_precision)
             return run
         torch = baselines.torch_or_none()
         if torch is None:
