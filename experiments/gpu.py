@@ -105,8 +105,8 @@ def time_steps(models, batches, repeats) -> list[dict]:
                          "jaxconv_ms": med["jaxconv"], "autodiff_ms": med["autodiff"],
                          "ratio": med["jaxconv"] / med["autodiff"],
                          "compile_s": {k: round(v, 2) for k, v in case.compile_s.items()}})
-            print(f"  {name} {mixed or 'float32'} B={batch}: jaxconv {med['jaxconv']:.2f} ms, autodiff "
-                  f"{med['autodiff']:.2f} ms", flush=True)
+            print(f"  {name} {mixed or 'float32'} B={batch}: jaxconv {med['jaxconv']:.2f} ms, "
+                  f"autodiff {med['autodiff']:.2f} ms", flush=True)
     return rows
 
 

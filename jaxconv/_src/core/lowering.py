@@ -64,9 +64,10 @@ methods of every other platform (``other``: ``lax``); nothing here is global or 
 of the two runs is decided when the function is *lowered*, not traced
 (:func:`per_platform`, ``jax.lax.platform_dependent``): a function traced on a CPU machine and
 exported or compiled for a GPU (``jax.export``, ``jit(...).lower`` on a GPU device) takes the
-GPU's lowering, and one lowered for several platforms at once carries each. To force methods (the tests run every method against the same oracles, and
-``jaxconv bench`` can compare them), :func:`jaxconv._src.tools.lowering.forced_ops` builds a
-namespace of ops whose configs carry the forced methods.
+GPU's lowering, and one lowered for several platforms at once carries each. To force methods
+(the tests run every method against the same oracles, and ``jaxconv bench`` can compare them),
+:func:`jaxconv._src.tools.lowering.forced_ops` builds a namespace of ops whose configs carry
+the forced methods, on every platform.
 """
 
 from __future__ import annotations
