@@ -201,4 +201,6 @@ def setup(app):
     figures.main(HERE / "_static" / "figures")
     write_if_changed(HERE / "_generated" / "performance.md",
                      performance.markdown(HERE / "results"))
+    write_if_changed(HERE / "_generated" / "training.md",
+                     performance.training_markdown(HERE / "results"))
     app.connect("autodoc-process-docstring", link_equations)

@@ -1,8 +1,10 @@
-"""The performance tables of the docs, written from the committed results files.
+"""The performance and training tables of the docs, written from the committed results files.
 
 ``docs/results/bench.json`` is what ``jaxconv bench --json docs/results/bench.json`` writes and
 ``docs/results/profile.json`` what ``jaxconv bench --profile lenet5,vgg_small,resnet20 --json
-docs/results/profile.json`` writes; nothing here is typed by hand. The tables are formatted by
+docs/results/profile.json`` writes; ``docs/results/mixed_precision.json`` and
+``docs/results/input_pipeline.json`` are what ``experiments/mixed_precision.py`` and
+``experiments/input_pipeline.py`` write; nothing here is typed by hand. The tables are formatted by
 the same functions that print them in the terminal.
 """
 
@@ -47,3 +49,32 @@ def markdown(results_dir) -> str:
             "## Where a train step spends its time", "",
             profile_markdown(json.loads((results_dir / "profile.json").read_text())), ""]
     return "\n".join(text)
+
+
+def _experiment(name: str):
+    """An experiment script's module (for its table function), imported from ``experiments/``."""
+    import importlib.util
+    path = pathlib.Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_experiment_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def training_markdown(results_dir) -> str:
+    """The measured tables of the training page (mixed precision; input pipeline)."""
+    results_dir = pathlib.Path(results_dir)
+    mixed = json.loads((results_dir / "mixed_precision.json").read_text())
+    pipeline = json.loads((results_dir / "input_pipeline.json").read_text())
+    recipe = mixed["recipe"]
+    return "\n".join([
+        "### Mixed precision on MNIST-1D", "",
+        f"`jaxconv train`'s MNIST-1D recipe ({recipe['model']}, {recipe['epochs']} epochs, "
+        f"{recipe['optimizer']}, lr {recipe['lr']}, {recipe['schedule']}, {recipe['augment']}) "
+        f"per policy and seed; jax {mixed['jax']}, {mixed['backend']} ({mixed['device']}); "
+        "`python experiments/mixed_precision.py`.", "",
+        _experiment("mixed_precision").table(mixed), "",
+        "### Where the batches come from", "",
+        f"Steps per second of the second epoch (the first compiles); jax {pipeline['jax']}, "
+        f"{pipeline['device']}; `python experiments/input_pipeline.py`.", "",
+        _experiment("input_pipeline").tables(pipeline), ""])

@@ -49,7 +49,7 @@ from jaxconv._src.ops.normalisation import batch_norm as batch_norm
 from jaxconv._src.ops.normalisation import group_norm as group_norm
 from jaxconv._src.ops.normalisation import layer_norm as layer_norm
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "adaptive_avg_pool", "adaptive_max_pool", "autodiff", "avg_pool", "batch_norm", "conv",
