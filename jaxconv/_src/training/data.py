@@ -428,8 +428,9 @@ def cifar(name: str, data_dir, *, label: str = "fine", normalize: bool = True) -
       A :class:`Dataset` of ``(N, 3, 32, 32)`` float32 images and int32 labels.
 
     Raises:
-      FileNotFoundError: a missing file (named). ValueError: a file whose length is not a
-      whole number of records, or a label out of range (the file and record named).
+      FileNotFoundError: a missing file or folder, named in the message.
+      ValueError: a file whose length is not a whole number of records, or a label out of
+        range; the message names the file (and the record).
 
     Example:
       >>> import tempfile
