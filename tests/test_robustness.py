@@ -98,6 +98,25 @@ def test_sigkill_at_random_moments_and_inside_a_save_resumes_to_the_same_run(tmp
     assert killed >= 2                      # the kill inside the save, and a random one
 
 
+def test_sigkill_inside_a_save_under_float16_resumes_to_the_same_run(tmp_path):
+    """float16 mixed precision: the loss scale is part of the checkpoint, so a run killed
+    inside its second save resumes to the same params and scale as an uninterrupted run."""
+    f16 = ("--mixed-precision", "f16")
+    ref = _child(tmp_path / "ref", *f16)
+    assert ref.wait(timeout=300) == 0, ref.stderr.read()[-2000:]
+    proc = _child(tmp_path / "run", *f16, kill_at=2)
+    assert proc.wait(timeout=300) == -signal.SIGKILL, proc.stderr.read()[-2000:]
+    resumed = _child(tmp_path / "run", *f16, "--resume")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-2000:]
+    want, got = (np.load(d / "checkpoint.npz", allow_pickle=False)
+                 for d in (tmp_path / "ref", tmp_path / "run"))
+    keys = [k for k in want.files if k.startswith((".params", ".loss_scale", ".opt_state"))]
+    assert any(k.startswith(".loss_scale") for k in keys), want.files
+    for k in keys:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    assert _epochs_logged(tmp_path / "run") == [0, 1, 2, 3]
+
+
 def test_a_kill_between_checkpoint_and_log_logs_each_epoch_once(tmp_path):
     class Killed(Exception):
         pass

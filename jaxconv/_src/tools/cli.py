@@ -25,7 +25,7 @@ RECIPES = {
                           schedule="cosine", weight_decay=1e-4, augment="none"),
     # He et al. 2016, Sec. 4.2: SGD momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided
     # by 10 at 32k and 48k of 64k iterations (50% and 75%), crop 32 from the image padded by 4
-    # and horizontal flips; 164 epochs of 50,000 // 128 = 390 steps: 63,960 iterations.
+    # and horizontal flips; 164 epochs of 50000 // 128 = 390 steps: 63960 iterations.
     "cifar10": dict(model="resnet20", epochs=164, batch_size=128, optimizer="sgd", lr=0.1,
                     schedule="multistep", weight_decay=1e-4, augment="crop:4,flip"),
     "cifar100": dict(model="resnet20", epochs=164, batch_size=128, optimizer="sgd", lr=0.1,
