@@ -2,6 +2,9 @@
 the same math differentiated by JAX (values, VJPs, finite differences, jit / eager / vmap, each
 argument alone, float64 to 16-bit), its building blocks, and ``cases`` for sweeps."""
 
+from jaxconv._src.tools.compare import CallRow as CallRow
+from jaxconv._src.tools.compare import ModelReport as ModelReport
+from jaxconv._src.tools.compare import compare_model as compare_model
 from jaxconv._src.tools.testing import TOLERANCE as TOLERANCE
 from jaxconv._src.tools.testing import TRANSFORMS as TRANSFORMS
 from jaxconv._src.tools.testing import DtypeReport as DtypeReport
@@ -26,9 +29,11 @@ from jaxconv._src.tools.testing import rel_err as rel_err
 from jaxconv._src.tools.testing import verdicts as verdicts
 
 __all__ = [
+    "CallRow",
     "DtypeReport",
     "GradientErrors",
     "LeafError",
+    "ModelReport",
     "Params",
     "Report",
     "TOLERANCE",
@@ -38,6 +43,7 @@ __all__ = [
     "cases",
     "check_grads_rev",
     "check_vjp",
+    "compare_model",
     "compiled_pullback",
     "compiled_vjp",
     "cotangent_loss",

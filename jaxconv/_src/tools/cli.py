@@ -1,5 +1,5 @@
-"""The ``jaxconv`` command: ``train``, ``check``, ``bench``, ``plot``, ``derivation``,
-``--version``.
+"""The ``jaxconv`` command: ``train``, ``check``, ``bench``, ``compare``, ``plot``,
+``derivation``, ``--version``.
 
 ``jaxconv train`` with no options trains the MNIST-1D paper's CNN on MNIST-1D (generated offline)
 through the hand-written rules and prints the test accuracy. Each dataset has a default recipe
@@ -249,6 +249,8 @@ _COMMANDS = {
               "verify every hand-written rule against jax.grad and finite differences"),
     "bench": ("jaxconv._src.tools.bench",
               "time the hand-written rules against jax.grad (and PyTorch)"),
+    "compare": ("jaxconv._src.tools.compare",
+                "compare every op call of a model, hand-written VJP against jax.grad's"),
     "plot": ("jaxconv._src.tools.plot", "draw the learning curves of run directories as a PNG"),
     "derivation": ("jaxconv._src.tools.derivation",
                    "print the derivation of the rules (the equations docstrings cite)"),

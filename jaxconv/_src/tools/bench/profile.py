@@ -13,34 +13,15 @@ the step (reshapes, the optimizer update, and what fusion across ops saves or co
 
 from __future__ import annotations
 
-import types
-
 import numpy as np
 
 from jaxconv._src.tools.bench import cases, timing
-
-
-class Call(types.SimpleNamespace):
-    """One recorded op call: ``op``, ``args`` / ``kwargs`` with arrays as ``ShapeDtypeStruct``,
-    ``diff`` the indices of the arguments the step differentiates."""
-
-    def key(self):
-        return (self.op, repr(self.args), repr(sorted(self.kwargs.items())), self.diff)
-
-    def label(self) -> str:
-        shapes = [_describe(a) for a in self.args]
-        opts = [f"{k}={_describe(v)}" for k, v in sorted(self.kwargs.items())]
-        return f"{self.op}({', '.join(shapes + opts)})"
-
-
-def _describe(v):
-    if hasattr(v, "shape") and hasattr(v, "dtype"):
-        return "x".join(map(str, v.shape)) or "scalar"
-    return repr(v)
+from jaxconv._src.tools.recording import Call, record
 
 
 def record_calls(model_name: str, input_shape, batch: int) -> list[Call]:
-    """Every jaxconv op call of one training-mode loss evaluation of the model, in order."""
+    """Every jaxconv op call of one training-mode loss evaluation of the model, in order
+    (traced: arrays recorded as shapes; :mod:`jaxconv._src.tools.recording`)."""
     import jax
     import jax.numpy as jnp
 
@@ -48,34 +29,16 @@ def record_calls(model_name: str, input_shape, batch: int) -> list[Call]:
     from jaxconv._src.nn import models
     from jaxconv._src.training import fit as train
 
-    calls: list[Call] = []
-
-    def spec(v):
-        if isinstance(v, jax.Array) or hasattr(v, "aval"):
-            return jax.ShapeDtypeStruct(v.shape, v.dtype)
-        return v
-
-    def recorder(name, fn):
-        def call(*args, **kwargs):
-            # differentiated in the step: the traced arguments (params and activations), not
-            # the constants (the input batch, labels, batch norm's running statistics)
-            diff = tuple(i for i, a in enumerate(args) if isinstance(a, jax.core.Tracer)
-                         and jnp.issubdtype(a.dtype, jnp.floating))
-            calls.append(Call(op=name, args=tuple(spec(a) for a in args),
-                              kwargs={k: spec(v) for k, v in kwargs.items()}, diff=diff))
-            return fn(*args, **kwargs)
-        return call
-
-    names = [n for n in jaxconv.__all__ if callable(getattr(jaxconv, n)) and n != "jit"]
-    ops = types.SimpleNamespace(**{n: recorder(n, getattr(jaxconv, n)) for n in names})
     model = models.get(model_name)
     state = train.init_state(model, train.make_optimizer("adam", 1e-3), input_shape, seed=0)
     x = jnp.zeros((batch,) + tuple(input_shape), jnp.float32)
     y = jnp.zeros((batch,), jnp.int32)
-    loss = train.loss_fn(model, ops)
-    jax.eval_shape(lambda p: loss(p, x, y, jax.random.key(1), state.model_state)[0],
-                   state.params)
-    return calls
+
+    def run(ops):
+        loss = train.loss_fn(model, ops)
+        jax.eval_shape(lambda p: loss(p, x, y, jax.random.key(1), state.model_state)[0],
+                       state.params)
+    return record(run, jaxconv)
 
 
 def _concrete(v, rng):
