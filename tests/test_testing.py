@@ -280,3 +280,51 @@ def test_the_module_imports_no_test_framework():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]
+
+
+# ----- per-example gradients with vmap_axes ---------------------------------------------------
+
+def test_vmap_axes_checks_per_example_gradients_with_shared_arguments():
+    import jaxconv as jc
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 5)), rng.standard_normal((4, 3, 3))
+    for axes in ((0, None), (-1, None), (1, 0)):
+        report = testing.check_vjp(lambda x, w: jc.conv(x, w), lambda x, w: jc.autodiff.conv(x, w),
+                           x, w, vmap_axes=axes, order=0)
+        assert report.rows[0].vmap == 0.0 or report.rows[0].vmap < 1e-12
+
+
+def _numpy_backward_rule():
+    """``x * w`` (``w`` a scalar) whose backward for ``w`` runs in NumPy and sums over every
+    axis it is given: right for one input set, wrong once vmap hands it a batch."""
+    @jax.custom_vjp
+    def scale(x, w):
+        return x * w
+
+    def host(g, x):
+        return np.full(np.shape(g)[:-1], np.sum(g * x))
+
+    def bwd(res, g):
+        x, w = res
+        gw = jax.pure_callback(host, jax.ShapeDtypeStruct(g.shape[:-1], g.dtype), g, x,
+                               vmap_method="broadcast_all")
+        return g * w, gw
+    scale.defvjp(lambda x, w: (x * w, (x, w)), bwd)
+    return scale
+
+
+def test_vmap_axes_catches_a_backward_that_mixes_the_examples():
+    scale = _numpy_backward_rule()
+    x, w = np.random.default_rng(1).standard_normal(3), np.asarray(0.7)
+    testing.check_vjp(scale, lambda x, w: x * w, x, w, order=0, transforms=("jit", "eager"))   # passes
+    with pytest.raises(AssertionError, match=r"vmap_axes=\(0, None\) \(example \d of a batch"):
+        testing.check_vjp(scale, lambda x, w: x * w, x, w, order=0, vmap_axes=(0, None))
+
+
+@pytest.mark.parametrize("axes,message", [
+    ((0,), "one entry per argument"), ((None, None), "batches no argument"),
+    ((4, None), "outside the axes"), ((0.5, None), "an int axis or None")])
+def test_vmap_axes_errors_name_the_argument(axes, message):
+    x, w = np.ones((2, 3)), np.ones(3)
+    with pytest.raises((ValueError, TypeError), match=message):
+        testing.check_vjp(lambda x, w: x * w, lambda x, w: x * w, x, w, vmap_axes=axes)

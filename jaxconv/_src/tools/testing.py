@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxconv._src.core.args import is_int
+
 DTYPES = ("float64", "float32", "bfloat16", "float16")
 #: The transforms :func:`jaxconv.testing.check_vjp` can run the gradients under.
 TRANSFORMS = ("eager", "jit", "vmap")
@@ -620,6 +622,55 @@ def _validate(args, rtol, order, transforms, dtypes):
     return names
 
 
+def _validate_vmap_axes(args, vmap_axes, transforms):
+    """``vmap_axes`` as a tuple with one entry per argument, checked."""
+    if vmap_axes is None:
+        return None
+    where = "jaxconv.testing.check_vjp: `vmap_axes`"
+    if "vmap" not in transforms:
+        raise ValueError(f"{where} (={vmap_axes!r}) needs 'vmap' in `transforms`.")
+    if not isinstance(vmap_axes, (tuple, list)) or len(vmap_axes) != len(args):
+        raise ValueError(f"{where} (={vmap_axes!r}) must be a tuple with one entry per argument "
+                         f"({len(args)}), each an int axis or None, as jax.vmap's in_axes.")
+    for i, (axis, arg) in enumerate(zip(vmap_axes, args)):
+        if axis is None:
+            continue
+        if not is_int(axis):
+            raise TypeError(f"{where}[{i}] (={axis!r}) must be an int axis or None.")
+        for leaf in jax.tree_util.tree_leaves(arg):
+            if not -np.ndim(leaf) - 1 <= axis <= np.ndim(leaf):
+                raise ValueError(f"{where}[{i}] (={axis}) is outside the axes a batch axis can "
+                                 f"take in argument {i}'s leaf of shape {np.shape(leaf)}: from "
+                                 f"{-np.ndim(leaf) - 1} to {np.ndim(leaf)}.")
+    if all(axis is None for axis in vmap_axes):
+        raise ValueError(f"{where} (={vmap_axes!r}) batches no argument; give at least one an "
+                         "axis.")
+    return tuple(vmap_axes)
+
+
+def _per_example(fn, fn_vjp, args64, dtype, vmap_axes, ct, rng, jit, judge):
+    """The ``vmap_axes`` check: per-example gradients under ``jax.vmap`` against each example's
+    gradient alone; returns the largest error."""
+    batch = 3
+    sets64 = [args64] + [_permuted(args64, rng) for _ in range(batch - 1)]
+    examples64 = [tuple(s[i] if axis is not None else args64[i]
+                        for i, axis in enumerate(vmap_axes)) for s in sets64]
+    examples = [jax.tree.map(lambda a: a.astype(dtype), e) for e in examples64]
+    stacked = tuple(
+        jax.tree.map(lambda *a, axis=axis: jnp.stack(a, axis=axis), *[e[i] for e in examples])
+        if axis is not None else examples[0][i] for i, axis in enumerate(vmap_axes))
+    per_example = jax.vmap(lambda *a: _vjp_fn(fn)(a[:-1], a[-1])[1],
+                           in_axes=(*vmap_axes, None))         # one cotangent, every example
+    batched = (jax.jit(per_example) if jit else per_example)(*stacked, ct)
+    worst = 0.0
+    for k in range(batch):
+        one = jax.tree.map(lambda b, k=k: b[k], batched)
+        alone = fn_vjp(examples[k], ct)[1]
+        worst = max(worst, judge(f"vmap_axes={vmap_axes} (example {k} of a batch of {batch} "
+                                 "vs that example alone)", one, alone, examples64[k]))
+    return worst
+
+
 def _permuted(args, rng):
     """``args`` with each leaf's entries in a fixed random order: the same values (and domain)."""
     return jax.tree.map(lambda a: jnp.asarray(np.asarray(a).reshape(-1)[
@@ -632,7 +683,7 @@ def _one_argument(f, args, i):
 
 
 def check_vjp(fn, reference, *args, rtol=None, order=2, transforms=TRANSFORMS,
-              dtypes=("float64",), seed=0) -> Report:
+              dtypes=("float64",), seed=0, vmap_axes=None) -> Report:
     """Check the hand-written VJP rule of ``fn`` against ``reference`` differentiated by JAX.
 
     For each dtype of ``dtypes``, with the inputs cast to it and random cotangents of ``fn``'s
@@ -651,7 +702,12 @@ def check_vjp(fn, reference, *args, rtol=None, order=2, transforms=TRANSFORMS,
        column is that excess, the "max abs" column the whole error);
     4. *transforms*: ``fn``'s gradient op by op (``"eager"``) and per example under ``"vmap"``
        (a stack of 3 input sets: ``args`` and two permutations of each leaf's entries) equals
-       its compiled (``"jit"``) gradient at the same inputs, one input set at a time;
+       its compiled (``"jit"``) gradient at the same inputs, one input set at a time; with
+       ``vmap_axes``, also per-example gradients the way they are usually written: a batch of
+       3 examples along the given axis of each batched argument (``args`` and two
+       permutations), the others shared, under ``jax.vmap(..., in_axes=vmap_axes)``, equal to
+       each example's gradient computed alone (a rule whose
+       code depends on the rank or shape of its inputs fails here);
     5. *single arguments*: the gradient of each argument asked for alone equals its part of the
        full gradient (a ``symbolic_zeros`` rule must get the unrequested ones right);
     6. *check_grads* (float64): ``jax.test_util.check_grads(fn, args, order, modes=["rev"])``,
@@ -675,6 +731,10 @@ def check_vjp(fn, reference, *args, rtol=None, order=2, transforms=TRANSFORMS,
       transforms: some of ``("eager", "jit", "vmap")``, including ``"jit"`` or ``"eager"``.
       dtypes: some of ``"float64"``, ``"float32"``, ``"bfloat16"``, ``"float16"``.
       seed: of the cotangents, directions and permutations.
+      vmap_axes: ``None``, or one entry per argument as ``jax.vmap``'s ``in_axes``: an int, the
+        axis of that argument the examples are stacked along (``args`` being one example), or
+        ``None`` for an argument shared by every example (e.g. ``(0, None)``: ``x`` batched
+        along a new first axis, ``w`` not). Needs ``"vmap"`` in ``transforms``.
 
     Returns:
       A :class:`Report` of the errors per dtype and check; ``print(report)`` shows a table.
@@ -695,16 +755,18 @@ def check_vjp(fn, reference, *args, rtol=None, order=2, transforms=TRANSFORMS,
       ['float64']
     """
     names = _validate(args, rtol, order, transforms, dtypes)
+    vmap_axes = _validate_vmap_axes(args, vmap_axes, transforms)
     name = getattr(fn, "__name__", None) or type(fn).__name__
     x64 = contextlib.nullcontext() if jax.enable_x64.value else jax.enable_x64(True)
     with x64:
         args64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), tuple(args))
         rows = tuple(_check_dtype(fn, reference, args64, d, name, rtol, order, tuple(transforms),
-                                  seed) for d in names)
+                                  seed, vmap_axes) for d in names)
     return Report(name, rows)
 
 
-def _check_dtype(fn, reference, args64, dtype, name, rtol, order, transforms, seed):
+def _check_dtype(fn, reference, args64, dtype, name, rtol, order, transforms, seed,
+                 vmap_axes=None):
     rng = np.random.default_rng([0x6A43, seed])   # not the stream of a user's default_rng(0)
     jit = "jit" in transforms
     base = "jit" if jit else "eager"
@@ -765,12 +827,15 @@ def _check_dtype(fn, reference, args64, dtype, name, rtol, order, transforms, se
                                      args64)
     if "vmap" in transforms:
         ctx = ctx._replace(transform="vmap")
+        vmap_err = 0.0
+        if vmap_axes is not None:       # the user's own batching first
+            vmap_err = _per_example(fn, fn_vjp, args64, dtype, vmap_axes, ct, rng, jit,
+                                    judge_consistent)
         sets64 = [args64] + [_permuted(args64, rng) for _ in range(2)]
         sets = [jax.tree.map(lambda a: a.astype(dtype), s) for s in sets64]
         stacked = jax.tree.map(lambda *a: jnp.stack(a), *sets)
         per_example = jax.vmap(lambda a, c: _vjp_fn(fn)(a, c)[1], in_axes=(0, None))
         batched = (jax.jit(per_example) if jit else per_example)(stacked, ct)
-        vmap_err = 0.0
         for k, (s, s64) in enumerate(zip(sets, sets64)):
             one = jax.tree.map(lambda b, k=k: b[k], batched)
             alone = ours if k == 0 else fn_vjp(s, ct)[1]      # example 0 is args itself
