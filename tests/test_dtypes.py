@@ -13,13 +13,23 @@ from jaxconv import testing
 from jaxconv._src.tools import check
 from jaxconv._src.tools import grid as _grid
 
-# the first and the last configuration of every op's grid (ranks and options differ)
-CASES = [c for op in _grid.OPS for c in {id(x): x for x in (_grid.cases(op)[0],
-                                                            _grid.cases(op)[-1])}.values()]
+
+def _sixteen_bit_params():
+    """The first and the last configuration of every op's grid (ranks and options differ), each
+    in both 16-bit dtypes; by default the first runs in bfloat16 and the last in float16 (an op
+    with one configuration runs both), so every op meets both dtypes; ``--slow`` runs all."""
+    params = []
+    for op in _grid.OPS:
+        cases = list({id(x): x for x in (_grid.cases(op)[0], _grid.cases(op)[-1])}.values())
+        for i, case in enumerate(cases):
+            for j, dtype in enumerate(("bfloat16", "float16")):
+                default = len(cases) == 1 or i == j
+                params.append(pytest.param(case, dtype, id=f"{case.id}-{dtype}",
+                                           marks=() if default else (pytest.mark.slow,)))
+    return params
 
 
-@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case,dtype", _sixteen_bit_params())
 def test_16_bit_dtypes_round_trip_and_are_no_less_accurate_than_autodiff(case, dtype):
     inputs = [jnp.asarray(a, dtype) for a in case.inputs(np.float64)]
     out, vjp = jax.vjp(case.fn(jc), *inputs)

@@ -286,7 +286,8 @@ def main(argv=None) -> int:
                     "model's training loss, hand-written VJP against jax.grad's (jaxconv."
                     "autodiff): per distinct call its gradient errors, residual bytes and "
                     "forward + backward times, and the whole loss's gradient.")
-    parser.add_argument("--model", required=True, choices=sorted(models.MODELS))
+    parser.add_argument("--model", required=True, choices=sorted(models.MODELS),
+                        help="the built-in model whose training loss is compared")
     parser.add_argument("--data", default="synthetic", choices=data_mod.DATASETS,
                         help="the data set whose first examples make the batch")
     parser.add_argument("--data-dir", default=None, help="folder of the IDX or CIFAR files")
