@@ -99,6 +99,8 @@ def _cli(*args, env=None):
     (["--lr", "nan"], "argument --lr: must be > 0"),
     (["--data", "cifar"], "argument --data: invalid choice"),
     (["--mixed-precision", "fp8"], "argument --mixed-precision: invalid choice"),
+    (["--matmul-precision", "tf32"], "argument --matmul-precision: invalid choice"),
+    (["--data-on-device", "maybe"], "argument --data-on-device: invalid choice"),
 ])
 def test_bad_values_fail_while_parsing_with_one_line_and_exit_2(args, message):
     done = _cli("train", *args)
