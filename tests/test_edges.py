@@ -53,9 +53,13 @@ def _inputs(shapes, batch=None, seed=0):
 
 
 def _vjp(ops, name, args):
+    """The op's output and its VJP of ones, compiled as one program."""
     fn, _ = OPS[name]
-    out, vjp = jax.vjp(lambda *a: fn(ops, *a), *args)
-    return out, vjp(jnp.ones_like(out))
+
+    def run(*args):
+        out, vjp = jax.vjp(lambda *a: fn(ops, *a), *args)
+        return out, vjp(jnp.ones_like(out))
+    return jax.jit(run)(*args)
 
 
 def _same(a, b):

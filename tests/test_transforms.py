@@ -62,8 +62,8 @@ def test_vmap_of_grad_equals_grad_of_vmap(case):
     batched = [jnp.asarray(np.stack(parts)) for parts in zip(*stacks)]
     loss = _loss(case)
     argnums = tuple(range(len(batched)))
-    vmap_of_grad = jax.vmap(jax.grad(loss, argnums))(*batched)
-    grad_of_vmap = jax.grad(lambda *a: jnp.sum(jax.vmap(loss)(*a)), argnums)(*batched)
+    vmap_of_grad = jax.jit(jax.vmap(jax.grad(loss, argnums)))(*batched)
+    grad_of_vmap = jax.jit(jax.grad(lambda *a: jnp.sum(jax.vmap(loss)(*a)), argnums))(*batched)
     for a, b in zip(vmap_of_grad, grad_of_vmap):
         _close(a, b)
 
