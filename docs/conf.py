@@ -63,6 +63,7 @@ nb_execution_mode = "force"
 nb_execution_raise_on_error = True
 nb_execution_timeout = 600
 nb_merge_streams = True
+nb_render_markdown_format = "myst"     # markdown outputs (tables) parsed like the pages
 
 # --- API docstrings: Google style (Args / Returns / Raises / Example) ---
 napoleon_google_docstring = True

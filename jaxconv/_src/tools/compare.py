@@ -68,7 +68,7 @@ class ModelReport(NamedTuple):
       >>> report = compare_model(lambda x, ops: ops.relu(ops.tanh(x)).sum(), x, timing=False)
       >>> report.counts(), report.ok, report.dtype
       ({'tanh': 1, 'relu': 1}, True, 'float32')
-      >>> print(str(report).splitlines()[-2])
+      >>> print(str(report).splitlines()[-3])
       2 op calls (2 distinct): 1 tanh, 1 relu
     """
     rows: tuple
@@ -106,6 +106,7 @@ class ModelReport(NamedTuple):
         total = sum(r.count for r in self.rows)
         lines.append("")
         lines.append(f"{total} op calls ({len(self.rows)} distinct): {counts}")
+        lines.append("")
         lines.append(f"loss gradient (first argument) vs the reference: rel error "
                      f"{self.loss_error:.1e}; {self.dtype}, rtol {self.rtol:g}: "
                      + ("every call agrees" if self.ok else
