@@ -52,9 +52,14 @@ def markdown(results_dir) -> str:
 
 
 def _experiment(name: str):
-    """An experiment script's module (for its table function), imported from ``experiments/``."""
+    """An experiment script's module (for its table function), imported from ``experiments/``
+    (on the path, for the scripts' shared ``_common``)."""
     import importlib.util
-    path = pathlib.Path(__file__).resolve().parents[1] / "experiments" / f"{name}.py"
+    import sys
+    folder = pathlib.Path(__file__).resolve().parents[1] / "experiments"
+    if str(folder) not in sys.path:
+        sys.path.append(str(folder))
+    path = folder / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"_experiment_{name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

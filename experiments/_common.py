@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import statistics
 import time
@@ -15,6 +16,17 @@ def out_dir(path) -> pathlib.Path:
     p = p if p.is_absolute() else HERE / "out" / p
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+def write_json(path, results) -> pathlib.Path:
+    """``results`` as indented JSON at ``path`` (folders made), written to a temporary file
+    first and renamed over it, so a killed run never leaves half a results file."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    tmp.replace(path)
+    return path
 
 
 def mean_spread(values) -> str:

@@ -25,6 +25,7 @@ import time
 
 import jax
 import numpy as np
+from _common import write_json
 
 import jaxconv
 from jaxconv import data, models, train
@@ -146,10 +147,7 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory() as folder:
             results["cifar_epoch"] = cifar_epoch(folder)
         print(f"cifar10 epoch: {results['cifar_epoch']}", flush=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(path)
+    write_json(path, results)
     print("\n" + tables(results) + f"\n\nwrote {path}")
     return 0
 

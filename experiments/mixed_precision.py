@@ -13,11 +13,11 @@ which the documentation's tables are written from) and a table is printed.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import statistics
 
 import jax
+from _common import write_json
 
 import jaxconv
 from jaxconv import data, models, train
@@ -77,11 +77,7 @@ def main(argv=None) -> int:
                "data": "mnist1d", "runs": runs, "jax": jax.__version__,
                "jaxconv": jaxconv.__version__, "backend": jax.default_backend(),
                "device": str(jax.devices()[0].device_kind)}
-    path = pathlib.Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(results, indent=1) + "\n")
-    tmp.replace(path)
+    path = write_json(args.json, results)
     print("\n" + table(results) + f"\n\nwrote {path}")
     return 0
 

@@ -6,6 +6,8 @@
   array; :func:`compiled_vjp`, :func:`check_grads_rev`: ``check_grads(order, modes=["rev"])``
   compiled once per level. All four are :mod:`jaxconv.testing`'s (one implementation).
 * ``torch`` is the imported module or ``None``; ``needs_torch`` skips a test without it.
+* :func:`kill_after_epoch`: an ``on_epoch_end`` for ``fit`` that stops the run with
+  :class:`Killed` after an epoch's checkpoint is written, as a kill there would.
 """
 
 import pytest
@@ -23,4 +25,16 @@ try:
 except ImportError:   # PyTorch is optional: only the comparisons with it are skipped
     torch = None
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+
+
+class Killed(Exception):
+    """Raised by :func:`kill_after_epoch`: the run stops as if killed."""
+
+
+def kill_after_epoch(epoch: int = 0):
+    """``fit``'s ``on_epoch_end`` that raises :class:`Killed` at the end of ``epoch``."""
+    def on_epoch_end(e, state, record):
+        if e == epoch:
+            raise Killed
+    return on_epoch_end
 

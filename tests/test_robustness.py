@@ -18,7 +18,7 @@ import jaxconv as jc
 from jaxconv import checkpoint, data, models, train
 from jaxconv._src.tools import cli
 
-from helpers import assert_rel_close
+from helpers import Killed, assert_rel_close, kill_after_epoch
 
 
 def _fit(out, **kw):
@@ -118,14 +118,8 @@ def test_sigkill_inside_a_save_under_float16_resumes_to_the_same_run(tmp_path):
 
 
 def test_a_kill_between_checkpoint_and_log_logs_each_epoch_once(tmp_path):
-    class Killed(Exception):
-        pass
-
-    def die(epoch, state, record):
-        if epoch == 1:
-            raise Killed
     with pytest.raises(Killed):
-        _fit(tmp_path, on_epoch_end=die)
+        _fit(tmp_path, on_epoch_end=kill_after_epoch(1))
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     (tmp_path / "metrics.jsonl").write_text("\n".join(lines[:1]) + "\n")   # epoch 1 unlogged
     _fit(tmp_path, resume=True)

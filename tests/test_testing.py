@@ -291,7 +291,7 @@ def test_vmap_axes_checks_per_example_gradients_with_shared_arguments():
     for axes in ((0, None), (-1, None), (1, 0)):
         report = testing.check_vjp(lambda x, w: jc.conv(x, w), lambda x, w: jc.autodiff.conv(x, w),
                            x, w, vmap_axes=axes, order=0)
-        assert report.rows[0].vmap == 0.0 or report.rows[0].vmap < 1e-12
+        assert report.rows[0].vmap < 1e-12
 
 
 def _numpy_backward_rule():

@@ -11,6 +11,8 @@ import jaxconv as jc
 from jaxconv import checkpoint, data, layers, models, train
 from jaxconv._src.tools import cli
 
+from helpers import Killed, kill_after_epoch
+
 KEY = jax.random.key(0)
 
 
@@ -143,15 +145,8 @@ def test_same_seed_gives_bit_identical_params():
 def test_killed_run_resumes_to_the_same_params(tmp_path):
     full, full_hist = _fit(tmp_path / "full")
 
-    class Killed(Exception):
-        pass
-
-    def kill_after_first_epoch(epoch, state, record):
-        if epoch == 0:
-            raise Killed
-
     with pytest.raises(Killed):
-        _fit(tmp_path / "resumed", on_epoch_end=kill_after_first_epoch)
+        _fit(tmp_path / "resumed", on_epoch_end=kill_after_epoch(0))
     resumed, hist = _fit(tmp_path / "resumed", resume=True)
     jax.tree_util.tree_map(np.testing.assert_array_equal, full, resumed)
     assert [h["train_loss"] for h in hist] == [h["train_loss"] for h in full_hist]
@@ -382,14 +377,8 @@ def test_stateful_model_trains_its_statistics_apart_from_the_params(tmp_path):
     assert not np.allclose(jax.tree_util.tree_leaves(stats)[0],
                            jax.tree_util.tree_leaves(init_stats)[0])
 
-    class Killed(Exception):
-        pass
-
-    def kill(epoch, state, record):
-        raise Killed
-
     with pytest.raises(Killed):
-        _fit_bn(tmp_path / "resumed", on_epoch_end=kill)
+        _fit_bn(tmp_path / "resumed", on_epoch_end=kill_after_epoch(0))
     resumed, hist2 = _fit_bn(tmp_path / "resumed", resume=True)
     jax.tree_util.tree_map(np.testing.assert_array_equal, (params, stats), resumed)
     assert [h["test_loss"] for h in hist] == [h["test_loss"] for h in hist2]

@@ -16,6 +16,8 @@ from jaxconv._src.nn.models import _model
 from jaxconv._src.tools import cli
 from jaxconv._src.tools import plot as plot_tool
 
+from helpers import Killed, kill_after_epoch
+
 
 def _tiny_bn_model():
     """A small stateful model: conv, batch norm, relu, global pooling, dense."""
@@ -70,7 +72,11 @@ def test_mixed_precision_keeps_params_optimizer_and_statistics_in_float32(policy
     changed = jax.tree_util.tree_map(lambda a, b: bool(jnp.any(a != b)),
                                      new.model_state, state.model_state)
     assert all(jax.tree_util.tree_leaves(changed))       # the statistics were updated
-    # the forward ran in 16 bits: the logits of the cast params differ from float32's
+    # the step computes in 16 bits: its traced program holds convolutions of 16-bit arrays
+    jaxpr = str(jax.make_jaxpr(train.make_train_step(model, opt, mixed_precision=policy))(
+        state, x, y))
+    short = {"bf16": "bf16[", "f16": "f16["}[policy]
+    assert short in jaxpr and "conv_general_dilated" in jaxpr
     p16 = train.get_policy(policy).cast_to_compute(new.params)
     logits16, _ = model.apply(p16, new.model_state, x.astype(p16["dense4"]["w"].dtype))
     assert logits16.dtype == train.get_policy(policy).compute_dtype
@@ -157,16 +163,9 @@ def test_f16_run_killed_after_an_epoch_resumes_bit_identical(tmp_path):
               augment=data.augmentation("shift:2"))
     full, full_hist = train.fit(models.cnn1d(num_classes=3), ds, out_dir=tmp_path / "full", **kw)
 
-    class Killed(Exception):
-        pass
-
-    def kill(epoch, state, record):
-        if epoch == 0:
-            raise Killed
-
     with pytest.raises(Killed):
-        train.fit(models.cnn1d(num_classes=3), ds, out_dir=tmp_path / "run", on_epoch_end=kill,
-                  **kw)
+        train.fit(models.cnn1d(num_classes=3), ds, out_dir=tmp_path / "run",
+                  on_epoch_end=kill_after_epoch(0), **kw)
     resumed, hist = train.fit(models.cnn1d(num_classes=3), ds, out_dir=tmp_path / "run",
                               resume=True, **kw)
     _tree_equal(full, resumed)

@@ -13,6 +13,12 @@ import importlib
 import re
 import sys
 
+# He et al. 2016, Sec. 4.2: SGD momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided
+# by 10 at 32k and 48k of 64k iterations (50% and 75%), crop 32 from the image padded by 4
+# and horizontal flips; 164 epochs of 50000 // 128 = 390 steps: 63960 iterations.
+_HE2016 = dict(model="resnet20", epochs=164, batch_size=128, optimizer="sgd", lr=0.1,
+               schedule="multistep", weight_decay=1e-4, augment="crop:4,flip")
+
 # Default recipe per dataset; command-line options override single entries.
 RECIPES = {
     "mnist1d": dict(model="cnn1d", epochs=150, batch_size=100, optimizer="adamw", lr=1e-2,
@@ -23,13 +29,8 @@ RECIPES = {
                   schedule="cosine", weight_decay=1e-4, augment="none"),
     "fashion-mnist": dict(model="lenet5", epochs=15, batch_size=128, optimizer="adam", lr=1e-3,
                           schedule="cosine", weight_decay=1e-4, augment="none"),
-    # He et al. 2016, Sec. 4.2: SGD momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided
-    # by 10 at 32k and 48k of 64k iterations (50% and 75%), crop 32 from the image padded by 4
-    # and horizontal flips; 164 epochs of 50000 // 128 = 390 steps: 63960 iterations.
-    "cifar10": dict(model="resnet20", epochs=164, batch_size=128, optimizer="sgd", lr=0.1,
-                    schedule="multistep", weight_decay=1e-4, augment="crop:4,flip"),
-    "cifar100": dict(model="resnet20", epochs=164, batch_size=128, optimizer="sgd", lr=0.1,
-                     schedule="multistep", weight_decay=1e-4, augment="crop:4,flip"),
+    "cifar10": _HE2016,
+    "cifar100": _HE2016,
     "synthetic": dict(model="lenet5", epochs=3, batch_size=32, optimizer="adam", lr=1e-3,
                       schedule="constant", weight_decay=1e-4, augment="none"),
 }
@@ -93,14 +94,15 @@ def _number(kind, low, low_open=False):
 
 def _augment_spec(spec: str) -> str:
     """An argparse type: ``"none"`` or a comma-separated list of ``shift:K``, ``crop:P`` and
-    ``flip``, checked while parsing (the augmentation is built later, from the checked text)."""
-    for item in spec.split(","):
-        name, colon, arg = item.partition(":")
-        if not (spec == "none" or (name in ("shift", "crop") and colon and arg.isdigit())
-                or item == "flip"):
-            raise argparse.ArgumentTypeError(
-                f"expected 'none' or a comma-separated list of shift:K, crop:P (integers >= 0) "
-                f"and flip (e.g. crop:4,flip), got {spec!r}")
+    ``flip``, checked while parsing by :func:`jaxconv.data.augmentation` (which builds it later,
+    from the checked text)."""
+    from jaxconv._src.training import data
+    try:
+        data.augmentation(spec)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'none' or a comma-separated list of shift:K, crop:P (integers >= 0) "
+            f"and flip (e.g. crop:4,flip), got {spec!r}") from None
     return spec
 
 

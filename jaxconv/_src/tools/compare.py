@@ -14,9 +14,7 @@ The loss's own gradient with respect to its first argument is compared too.
 from __future__ import annotations
 
 import inspect
-import statistics
 import sys
-import time
 from typing import NamedTuple
 
 import jax
@@ -25,7 +23,7 @@ import numpy as np
 
 import jaxconv
 from jaxconv._src.tools import testing as _testing
-from jaxconv._src.tools.recording import Call, record
+from jaxconv._src.tools.recording import Call, call_pieces, record
 
 
 class CallRow(NamedTuple):
@@ -129,19 +127,6 @@ def _default_rtol(dtype) -> float:
     return tol if tol is not None else 8 * _testing.eps(dtype)
 
 
-def _pieces(call: Call, ops):
-    """``(apply(*diff inputs), diff inputs)`` of a recorded eager call with ``ops``' op."""
-    op = getattr(ops, call.op)
-    args = list(call.args)
-
-    def apply(*d):
-        full = list(args)
-        for i, v in zip(call.diff, d):
-            full[i] = v
-        return op(*full, **call.kwargs)
-    return apply, [args[i] for i in call.diff]
-
-
 def _cotangents(apply, inputs, rng):
     outs = jax.eval_shape(apply, *inputs)
     return jax.tree_util.tree_map(
@@ -161,20 +146,16 @@ def _vjp(apply, inputs, cts):
     return grads, residuals
 
 
-def _timed(apply, inputs, cts, repeats):
-    """Median ms of the compiled forward + backward (``value_and_grad`` of the output's inner
-    product with the cotangent)."""
-    def scalar(*d):
-        pairs = zip(jax.tree_util.tree_leaves(apply(*d)), jax.tree_util.tree_leaves(cts))
-        return sum(jnp.vdot(o, c) for o, c in pairs if c is not None)
-    f = jaxconv.jit(jax.value_and_grad(scalar, argnums=tuple(range(len(inputs)))))
-    jax.block_until_ready(f(*inputs))
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(f(*inputs))
-        times.append(1e3 * (time.perf_counter() - t))
-    return statistics.median(times)
+def _timed(call: Call, ops, reference, repeats) -> tuple[float, float]:
+    """Median ms of the call's compiled forward + backward, ours and the reference's, timed in
+    interleaved rounds as ``jaxconv bench --profile`` times them (its :func:`call_fn`)."""
+    from jaxconv._src.core.compile import compiler_options
+    from jaxconv._src.tools.bench import profile, timing
+    options = compiler_options("auto")
+    fns = {"ours": profile.call_fn(call, ops, options),
+           "reference": profile.call_fn(call, reference, options)}
+    samples = timing.interleaved(fns, repeats)
+    return tuple(timing.summarize(samples[k])["median_ms"] for k in ("ours", "reference"))
 
 
 def compare_model(loss, *args, ops=jaxconv, reference=None, rtol=None, seed: int = 0,
@@ -197,8 +178,9 @@ def compare_model(loss, *args, ops=jaxconv, reference=None, rtol=None, seed: int
         :data:`jaxconv.testing.TOLERANCE`, for the dtype of the first floating input; 8 ulps
         for 16-bit dtypes).
       seed: the seed of the cotangents.
-      timing: also time each call's compiled forward + backward, ours and the reference's.
-      repeats: timing calls per row (median).
+      timing: also time each call's compiled forward + backward, ours and the reference's
+        (interleaved rounds, as ``jaxconv bench --profile`` times them).
+      repeats: timing rounds per row (median).
 
     Returns:
       A :class:`ModelReport`; ``str(report)`` is a table.
@@ -242,8 +224,8 @@ def compare_model(loss, *args, ops=jaxconv, reference=None, rtol=None, seed: int
     rng = np.random.default_rng([0x636D, seed])
     rows = []
     for index, call, count in groups.values():
-        ours_fn, inputs = _pieces(call, ops)
-        ref_fn, _ = _pieces(call, reference)
+        ours_fn, inputs = call_pieces(call, ops)
+        ref_fn, _ = call_pieces(call, reference)
         errors, residual, ms = {}, (0, 0), None
         if inputs:
             cts = _cotangents(ours_fn, inputs, rng)
@@ -255,12 +237,13 @@ def compare_model(loss, *args, ops=jaxconv, reference=None, rtol=None, seed: int
                       for i, a, b in zip(call.diff, ours, theirs)}
             residual = (res_ours, res_ref)
             if timing:
-                ms = (_timed(ours_fn, inputs, cts, repeats), _timed(ref_fn, inputs, cts, repeats))
+                ms = _timed(call, ops, reference, repeats)
         rows.append(CallRow(index, call.op, call.label(), count, errors, residual, ms))
     first, rest = args[0], args[1:]
     g_ours = jax.grad(lambda p: loss(p, *rest, ops=ops))(first)
     g_ref = jax.grad(lambda p: loss(p, *rest, ops=reference))(first)
-    report = ModelReport(tuple(rows), _loss_error(g_ours, g_ref), rtol, dtype.name)
+    loss_error = _testing._total(_testing.leaf_errors(g_ours, g_ref))[1]
+    report = ModelReport(tuple(rows), loss_error, rtol, dtype.name)
     bad = next((r for r in report.rows if r.max_error > rtol), None)
     if bad is not None:
         arg, err = max(bad.errors.items(), key=lambda kv: kv[1])
@@ -268,14 +251,6 @@ def compare_model(loss, *args, ops=jaxconv, reference=None, rtol=None, seed: int
                              f"disagrees with the reference: the gradient of `{arg}` is "
                              f"off by {err:.2e} relative > rtol {rtol:g}\n{report}")
     return report
-
-
-def _loss_error(ours, theirs) -> float:
-    pairs = zip(jax.tree_util.tree_leaves(ours), jax.tree_util.tree_leaves(theirs))
-    num = max((float(jnp.max(jnp.abs(a - b))) for a, b in pairs if a.size), default=0.0)
-    den = max((float(jnp.max(jnp.abs(b))) for b in jax.tree_util.tree_leaves(theirs)
-               if b.size), default=0.0)
-    return num / den if den else num
 
 
 def main(argv=None) -> int:

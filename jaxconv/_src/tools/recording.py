@@ -86,6 +86,22 @@ def recording_ops(base, calls: list) -> types.SimpleNamespace:
     return _Namespace(**members)
 
 
+def call_pieces(call: Call, ops, args=None, kwargs=None):
+    """``(apply, inputs)``: ``apply(*inputs)`` calls ``ops``' op of ``call`` with its
+    differentiated arguments replaced by ``inputs`` and the others as given (``args`` and
+    ``kwargs``; default: as recorded); ``inputs`` are the differentiated arguments' values."""
+    op = getattr(ops, call.op)
+    args = list(call.args if args is None else args)
+    kwargs = call.kwargs if kwargs is None else kwargs
+
+    def apply(*d):
+        full = list(args)
+        for i, v in zip(call.diff, d):
+            full[i] = v
+        return op(*full, **kwargs)
+    return apply, [args[i] for i in call.diff]
+
+
 def record(fn, base) -> list[Call]:
     """Every op call of ``fn(ops)`` with ``ops`` a recording namespace of ``base``, in order
     (``fn`` runs once, as it is: eagerly, or under the trace it starts itself)."""

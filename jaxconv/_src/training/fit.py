@@ -168,11 +168,18 @@ def make_optimizer(name: str = "adam", lr: float = 1e-3, *, momentum: float = 0.
     return optax.adamw(rate, weight_decay=weight_decay, mask=mask)
 
 
-def apply_model(model: Model, params, model_state, x, *, ops=jaxconv, key=None, train=False):
-    """``(logits, new model state)`` for either kind of model (a stateless one's state: ``{}``)."""
+def apply_model(model: Model, params, model_state, x, *, ops=jaxconv, key=None, train=False,
+                policy: _precision.Policy | None = None):
+    """``(logits, new model state)`` for either kind of model (a stateless one's state: ``{}``).
+    With a mixed-precision ``policy``, ``params`` and ``x`` are cast to its compute dtype and
+    the logits to its output dtype; the model state is not cast."""
+    if policy is not None:
+        params, x = policy.cast_to_compute((params, x))
     if model.stateful:
-        return model.apply(params, model_state, x, ops=ops, key=key, train=train)
-    return model.apply(params, x, ops=ops, key=key, train=train), model_state
+        logits, model_state = model.apply(params, model_state, x, ops=ops, key=key, train=train)
+    else:
+        logits = model.apply(params, x, ops=ops, key=key, train=train)
+    return (logits if policy is None else policy.cast_to_output(logits)), model_state
 
 
 def loss_fn(model: Model, ops=jaxconv, mixed_precision=None) -> Callable:
@@ -195,12 +202,8 @@ def loss_fn(model: Model, ops=jaxconv, mixed_precision=None) -> Callable:
     policy = None if mixed_precision is None else _precision.get_policy(mixed_precision)
 
     def loss(params, x, y, key, model_state={}):     # noqa: B006  (never mutated)
-        if policy is not None:
-            params, x = policy.cast_to_compute((params, x))
         logits, new_state = apply_model(model, params, model_state, x, ops=ops, key=key,
-                                        train=True)
-        if policy is not None:
-            logits = policy.cast_to_output(logits)
+                                        train=True, policy=policy)
         return ops.softmax_cross_entropy(logits, y), (logits, new_state)
     return loss
 
@@ -245,10 +248,7 @@ def make_train_step(model: Model, optimizer: optax.GradientTransformation, ops=j
     """
     _args.check_choice("train", "on_nonfinite", on_nonfinite, ("stop", "skip"))
     policy = _precision.get_policy(mixed_precision)
-    if loss_scaling is None and policy.compute_dtype == jnp.float16:
-        loss_scaling = _precision.LossScaling()
-    if loss_scaling is not None:
-        loss_scaling = _precision.LossScaling(*loss_scaling).check()
+    loss_scaling = _precision.loss_scaling_for(policy, loss_scaling)
     plain = loss_fn(model, ops, None if mixed_precision is None else policy)
 
     def scaled_loss(params, x, y, key, model_state, scale):
@@ -411,11 +411,8 @@ def make_eval_step(model: Model, ops=jaxconv, mixed_precision=None) -> Callable:
     policy = None if mixed_precision is None else _precision.get_policy(mixed_precision)
 
     def evaluate(params, x, y, mask, model_state={}):    # noqa: B006  (never mutated)
-        if policy is not None:
-            params, x = policy.cast_to_compute((params, x))
-        logits, _ = apply_model(model, params, model_state, x, ops=ops, train=False)
-        if policy is not None:
-            logits = policy.cast_to_output(logits)
+        logits, _ = apply_model(model, params, model_state, x, ops=ops, train=False,
+                                policy=policy)
         losses = ops.softmax_cross_entropy(logits, y, reduction="none")
         correct = (jnp.argmax(logits, axis=1) == y) & mask
         return jnp.sum(jnp.where(mask, losses, 0.0)), jnp.sum(correct)
@@ -665,10 +662,7 @@ def fit(model: Model, dataset: Dataset, *, epochs: int = 10, batch_size: int = 1
         raise ValueError("jaxconv.train: pass `dtype` (one dtype for everything) or "
                          "`mixed_precision` (float32 params, 16-bit compute), not both.")
     policy = _precision.get_policy(mixed_precision)
-    if loss_scaling is None and policy.compute_dtype == jnp.float16:
-        loss_scaling = _precision.LossScaling()
-    if loss_scaling is not None:
-        loss_scaling = _precision.LossScaling(*loss_scaling).check()
+    loss_scaling = _precision.loss_scaling_for(policy, loss_scaling)
     if augment is not None and not callable(augment):
         raise TypeError(f"jaxconv.train: `augment` (={augment!r}) must be a function "
                         "augment(key, x) -> x, e.g. jaxconv.data.augmentation('crop:4,flip').")

@@ -153,6 +153,20 @@ def policy_name(policy: Policy) -> str:
     return next((name for name, p in POLICIES.items() if p == policy), str(policy))
 
 
+def loss_scaling_for(policy: Policy, loss_scaling=None):
+    """The loss scaling a run with ``policy`` trains with: ``loss_scaling`` checked (a
+    :class:`LossScaling` or its fields as a tuple), by default :class:`LossScaling` when the
+    compute dtype is float16 and none otherwise.
+
+    Example:
+      >>> loss_scaling_for(get_policy("f16")).initial, loss_scaling_for(get_policy("bf16"))
+      (32768.0, None)
+    """
+    if loss_scaling is None:
+        return LossScaling() if policy.compute_dtype == jnp.float16 else None
+    return LossScaling(*loss_scaling).check()
+
+
 class LossScaleState(NamedTuple):
     """The dynamic loss scale a float16 run carries from step to step (a pytree; part of
     :class:`jaxconv.train.TrainState` and so of every checkpoint): the scale (float32) and the

@@ -212,7 +212,7 @@ def compiled_step(model_name, input_shape, x, y, ops, options,
     model = models.get(model_name)
     opt = train.make_optimizer("adam", 1e-3)
     step = train.make_train_step(model, opt, ops, mixed_precision=mixed_precision)
-    scaling = None if mixed_precision != "f16" else precision.LossScaling()
+    scaling = precision.loss_scaling_for(precision.get_policy(mixed_precision))
     state = train.init_state(model, opt, input_shape, seed=0, loss_scaling=scaling)
     t = time.perf_counter()
     compiled = train.compile_step(step, state, x, y, options)

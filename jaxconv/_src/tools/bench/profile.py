@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxconv._src.tools.bench import cases, timing
-from jaxconv._src.tools.recording import Call, record
+from jaxconv._src.tools.recording import Call, call_pieces, record
 
 
 def record_calls(model_name: str, input_shape, batch: int) -> list[Call]:
@@ -61,18 +61,9 @@ def call_fn(call: Call, ops, options: dict):
     import jax
     import jax.numpy as jnp
     rng = np.random.default_rng(0)
-    args = [_concrete(a, rng) for a in call.args]
-    kwargs = {k: _concrete(v, rng) for k, v in call.kwargs.items()}
-    diff = call.diff
-    op = getattr(ops, call.op)
-
-    def apply(*d):
-        full = list(args)
-        for i, v in zip(diff, d):
-            full[i] = v
-        return op(*full, **kwargs)
-
-    outs = jax.eval_shape(apply, *[args[i] for i in diff])
+    apply, inputs = call_pieces(call, ops, [_concrete(a, rng) for a in call.args],
+                                {k: _concrete(v, rng) for k, v in call.kwargs.items()})
+    outs = jax.eval_shape(apply, *inputs)
     cts = jax.tree_util.tree_map(
         lambda s: (jnp.asarray(rng.standard_normal(s.shape), s.dtype)
                    if jnp.issubdtype(s.dtype, jnp.floating) else None), outs)
@@ -81,7 +72,6 @@ def call_fn(call: Call, ops, options: dict):
         pairs = zip(jax.tree_util.tree_leaves(apply(*d)), jax.tree_util.tree_leaves(cts))
         return sum(jnp.vdot(o, c) for o, c in pairs)
 
-    inputs = [args[i] for i in diff]
     if not inputs:
         compiled = jax.jit(apply).lower().compile(compiler_options=options or None)
         return lambda: jax.block_until_ready(compiled())
