@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import pytest
 
 import jaxconv as jc
+from jaxconv._src.core import spec as spec_module
+from jaxconv._src.ops import SPECS
 from jaxconv._src.tools import grid as _grid
 
 ROOT = pathlib.Path(jc.__file__).parent
@@ -23,8 +25,65 @@ def test_the_public_face_lists_every_op_and_module():
     assert len(OPS) >= 19
     modules = {name for name in jc.__all__ if inspect.ismodule(getattr(jc, name))}
     assert modules == {"autodiff", "textbook"}
-    assert set(OPS) == set(jc.autodiff.__all__)
+    assert set(OPS) == set(jc.autodiff.__all__) == set(SPECS)
     assert set(jc.__all__) == set(OPS) | modules | {"jit"}
+
+
+def test_the_re_export_lines_are_the_registry():
+    """``jaxconv/__init__.py`` re-exports each op of the registry on one explicit line, from the
+    module that registers it, and nothing else from the ops."""
+    lines = re.findall(r"^from jaxconv\._src\.ops\.(\w+) import (\w+) as (\w+)$",
+                       (ROOT / "__init__.py").read_text(), re.M)
+    assert all(name == alias for _, name, alias in lines)
+    exported = {name: module for module, name, _ in lines}
+    missing = sorted(set(SPECS) - set(exported))
+    assert not missing, f"registered but not re-exported in jaxconv/__init__.py: {missing}"
+    extra = sorted(set(exported) - set(SPECS))
+    assert not extra, f"re-exported but not in any op module's SPECS: {extra}"
+    for name, spec in SPECS.items():
+        assert getattr(jc, name) is spec.fn
+        assert spec.fn.__module__ == f"jaxconv._src.ops.{exported[name]}"
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_each_registry_entry_is_complete(name):
+    """Every field is given, or its opt-out says why; the grid's cases are of this op, and its
+    examples run on ``jaxconv`` and ``jaxconv.autodiff`` alike."""
+    spec = SPECS[name]
+    assert spec.problems() == [], spec.problems()
+    if spec.cases is not None:
+        cases = spec.cases(False)
+        assert cases and {c.op for c in cases} == {name}
+        assert len({c.id for c in cases}) == len(cases), "two cases share an id"
+    for example in spec.examples:
+        arrays = [jnp.ones(s) for s in example.shapes]
+        ours, theirs = (jax.eval_shape(lambda *a, o=o, e=example: e.call(o, *a), *arrays)
+                        for o in (jc, jc.autodiff))
+        assert ours == theirs
+
+
+def test_the_registry_refuses_an_incomplete_entry():
+    incomplete = spec_module.OpSpec(jc.relu, kind="activation", examples=())
+    assert incomplete.problems() == [
+        "no examples (at least one Example)", "no cases and no reason in opt_outs['cases']",
+        "no textbook and no reason in opt_outs['textbook']",
+        "no pytorch and no reason in opt_outs['pytorch']"]
+    both = spec_module.OpSpec(jc.relu, kind="layer", examples=SPECS["relu"].examples,
+                              cases=SPECS["relu"].cases, textbook=SPECS["relu"].textbook,
+                              pytorch="F.relu", opt_outs={"pytorch": "because", "speed": "x"})
+    problems = both.problems()
+    assert any("kind 'layer'" in p for p in problems)
+    assert any("unknown properties ['speed']" in p for p in problems)
+    assert "has pytorch and also opts out of it" in problems
+    with pytest.raises(ValueError, match="two ops are registered as 'relu'"):
+        spec_module.register(both)
+
+
+def test_every_op_with_a_pytorch_counterpart_has_a_parity_test():
+    """The parity tests (skipped without torch) name each such op; the opt-outs say why not."""
+    text = (ROOT.parent / "tests" / "test_torch_parity.py").read_text()
+    missing = [n for n, s in SPECS.items() if s.pytorch and not re.search(rf"\b{n}\b", text)]
+    assert not missing, f"no PyTorch parity test names {missing}"
 
 
 @pytest.mark.parametrize("name", OPS)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import jaxconv as jc
-from jaxconv._src.tools import check, cli, grid
+from jaxconv._src.tools import check, cli, grid, ops_table
 from jaxconv.testing import TOLERANCE, compiled_pullback, directional_errors, max_abs
 
 FD_TOL = TOLERANCE["float64"][1]
@@ -83,3 +83,26 @@ def test_check_fails_a_wrong_rule(monkeypatch, capsys):
     assert cli.main(["check", "--quick", "--ops", "tanh", "--dtype", "f64"]) == 1
     out = capsys.readouterr().out
     assert "DISAGREEMENT tanh[" in out and "vs finite differences" in out
+
+
+def test_the_ops_table_has_a_row_per_op_and_rank_and_every_opt_out_reason(capsys):
+    """``jaxconv ops``: every op of the registry, every rank of its grid with its number of cases,
+    and the reason of every opt-out."""
+    from jaxconv._src.ops import SPECS
+    assert cli.main(["ops"]) == 0
+    text = capsys.readouterr().out
+    rows = [r for r in ops_table.rows() if r.cases]
+    counts = {(r.op, r.rank): r.cases for r in rows}
+    expected = {}
+    for op in grid.OPS:
+        for case in grid.cases(op):
+            key = (op, len(case.shapes[0]))
+            expected[key] = expected.get(key, 0) + 1
+    assert counts == expected
+    assert {r.op for r in ops_table.rows()} == set(SPECS)
+    for name, spec in SPECS.items():
+        assert f"| `{name}` |" in text
+        for reason in spec.opt_outs.values():
+            assert f"{name}: {reason}" in text
+    xent = [r for r in rows if r.op == "softmax_cross_entropy"]
+    assert [(r.cases, r.textbook) for r in xent] == [(10, 5)]    # no oracle for soft labels

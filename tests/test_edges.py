@@ -13,33 +13,10 @@ import pytest
 
 import jaxconv as jc
 
-from helpers import needs_torch, torch
+from helpers import EXAMPLES, needs_torch, torch
 
-OPS = {
-    "conv": (lambda ops, x, w: ops.conv(x, w, padding=1), [(2, 3, 5, 5), (4, 3, 3, 3)]),
-    "conv_strided": (lambda ops, x, w: ops.conv(x, w, stride=2, groups=3), [(2, 3, 6, 6),
-                                                                             (6, 1, 2, 2)]),
-    "max_pool": (lambda ops, x: ops.max_pool(x, 3, 2, 1), [(2, 3, 6, 6)]),
-    "avg_pool": (lambda ops, x: ops.avg_pool(x, 3, 2, 1, count_include_pad=False), [(2, 3, 6, 6)]),
-    "lp_pool": (lambda ops, x: ops.lp_pool(x, 2, 3.0), [(2, 3, 6, 6)]),
-    "relu": (lambda ops, x: ops.relu(x), [(2, 3, 4)]),
-    "sigmoid": (lambda ops, x: ops.sigmoid(x), [(2, 3, 4)]),
-    "tanh": (lambda ops, x: ops.tanh(x), [(2, 3, 4)]),
-    "leaky_relu": (lambda ops, x: ops.leaky_relu(x, -0.3), [(2, 3, 4)]),
-    "elu": (lambda ops, x: ops.elu(x, 0.5), [(2, 3, 4)]),
-    "gelu": (lambda ops, x: ops.gelu(x), [(2, 3, 4)]),
-    "gelu_tanh": (lambda ops, x: ops.gelu(x, approximate="tanh"), [(2, 3, 4)]),
-    "silu": (lambda ops, x: ops.silu(x), [(2, 3, 4)]),
-    "softplus": (lambda ops, x: ops.softplus(x, 2.0, 1.0), [(2, 3, 4)]),
-    "softmax": (lambda ops, x: ops.softmax(x, axis=1), [(2, 3, 4)]),
-    "log_softmax": (lambda ops, x: ops.log_softmax(x), [(2, 3, 4)]),
-    "dense": (lambda ops, x, w: ops.dense(x, w), [(2, 5), (5, 3)]),
-    "mse": (lambda ops, y, t: ops.mse(y, t, reduction="mean"), [(2, 5), (2, 5)]),
-    "xent": (lambda ops, z, t: ops.softmax_cross_entropy(z, t), [(2, 5), (2, 5)]),
-    "interpolate": (lambda ops, x: ops.interpolate(x, scale_factor=(2, 0.7), mode="bilinear"),
-                    [(2, 3, 5, 4)]),
-    "interpolate_nearest": (lambda ops, x: ops.interpolate(x, size=(3, 7, 2)), [(2, 3, 2, 4, 3)]),
-}
+# every op's example calls, from the registry (each op module's SPECS)
+OPS = {name: (example.call, example.shapes) for name, (_, example) in EXAMPLES.items()}
 
 
 def _inputs(shapes, batch=None, seed=0):
@@ -84,6 +61,56 @@ def test_empty_batch(name):
         _same(g, g_ad)
 
 
+def _grouped_conv_is_the_textbook_sum(args, out, grads, out_ad, grads_ad, special):
+    """XLA:CPU runs a grouped convolution as a dense one with a block-diagonal kernel, so
+    inf * 0 leaks NaN into the other groups' outputs; the textbook sum (and PyTorch, and
+    jaxconv) keep each group to its own channels."""
+    from jaxconv import textbook
+    _same(out, textbook.conv_forward(*args, stride=2, groups=3))
+
+
+def _max_pool_routes_nan_as_pytorch(args, out, grads, out_ad, grads_ad, special):
+    """NaN routing is PyTorch's (the last NaN wins): test_semantics pins it."""
+    _same(out, out_ad)
+    if not np.isnan(special):
+        for g, g_ad in zip(grads, grads_ad):
+            _same(g, g_ad)
+
+
+def _relu_gives_nan_a_zero_gradient(args, out, grads, out_ad, grads_ad, special):
+    """PyTorch's relu'(NaN) = 0 (jax.grad's is NaN)."""
+    _same(out, out_ad)
+    if np.isnan(special):
+        assert np.asarray(grads[0]).flat[0] == 0
+        return
+    for g, g_ad in zip(grads, grads_ad):
+        _same(g, g_ad)
+
+
+def _huber_is_linear_out_to_infinity(args, out, grads, out_ad, grads_ad, special):
+    """Beyond ``delta`` the loss is linear, so its gradient at +-inf is +-delta / size, as
+    PyTorch's (jax.grad's select gives inf * 0 = NaN there)."""
+    _same(out, out_ad)
+    if np.isnan(special):
+        for g, g_ad in zip(grads, grads_ad):
+            _same(g, g_ad)
+        return
+    size = np.asarray(args[0]).size
+    for g, g_ad, sign in zip(grads, grads_ad, (1, -1)):
+        g, expected = np.asarray(g), np.array(g_ad)
+        expected.flat[[0, 7]] = sign * np.sign(special) / size
+        _same(g, expected)
+
+
+# where an example's values or gradients at inf / NaN are not jax.grad's, on purpose
+NOT_AUTODIFF_AT_INF_OR_NAN = {
+    "conv_strided": _grouped_conv_is_the_textbook_sum,
+    "max_pool": _max_pool_routes_nan_as_pytorch,
+    "relu": _relu_gives_nan_a_zero_gradient,
+    "huber": _huber_is_linear_out_to_infinity,
+}
+
+
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")   # inf - inf
 @pytest.mark.parametrize("special", [np.inf, -np.inf, np.nan])
 @pytest.mark.parametrize("name", list(OPS))
@@ -94,19 +121,10 @@ def test_infinities_and_nan_follow_ieee_like_autodiff(name, special):
     args[0] = jnp.asarray(first)
     out, grads = _vjp(jc, name, args)
     out_ad, grads_ad = _vjp(jc.autodiff, name, args)
-    if name == "conv_strided":
-        # XLA:CPU runs a grouped convolution as a dense one with a block-diagonal kernel, so
-        # inf * 0 leaks NaN into the other groups' outputs; the textbook sum (and PyTorch,
-        # and jaxconv) keep each group to its own channels.
-        from jaxconv import textbook
-        _same(out, textbook.conv_forward(*args, stride=2, groups=3))
+    if name in NOT_AUTODIFF_AT_INF_OR_NAN:
+        NOT_AUTODIFF_AT_INF_OR_NAN[name](args, out, grads, out_ad, grads_ad, special)
         return
     _same(out, out_ad)
-    if name == "max_pool" and np.isnan(special):
-        return   # NaN routing is PyTorch's (the last NaN wins): test_semantics pins it
-    if name == "relu" and np.isnan(special):
-        assert np.asarray(grads[0]).flat[0] == 0   # PyTorch: relu'(NaN) = 0
-        return
     for g, g_ad in zip(grads, grads_ad):
         _same(g, g_ad)
 

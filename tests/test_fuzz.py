@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import jaxconv as jc
 from jaxconv.testing import no_worse
 
-from helpers import RTOL, rel_err
+from helpers import RTOL, SPECS, rel_err
 
 # Sizes that may be empty: batch N = 0, channels C = 0 and size-0 spatial axes are legal shapes;
 # every op either handles them (empty results, zero gradients) or rejects them clearly.
@@ -237,8 +237,10 @@ ACTIVATION_OPTIONS = {
 }
 
 
-@given(st.sampled_from(["relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "silu",
-                        "softplus", "softmax", "log_softmax"]).flatmap(
+ACTIVATIONS = [name for name, spec in SPECS.items() if spec.kind == "activation"]
+
+
+@given(st.sampled_from(ACTIVATIONS).flatmap(
            lambda n: st.tuples(st.just(n), ACTIVATION_OPTIONS.get(n, st.just({})))),
        st.lists(st.integers(0, 4), min_size=0, max_size=4),
        st.sampled_from([np.float64, np.float32, np.int32]),

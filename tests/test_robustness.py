@@ -18,7 +18,7 @@ import jaxconv as jc
 from jaxconv import checkpoint, data, models, train
 from jaxconv._src.tools import cli
 
-from helpers import Killed, assert_rel_close, kill_after_epoch
+from helpers import EXAMPLES, Killed, assert_rel_close, kill_after_epoch
 
 
 def _fit(out, **kw):
@@ -383,54 +383,11 @@ def test_elementwise_losses_take_python_floats(name):
     assert float(jax.grad(f)(0.3, 0.9)) == pytest.approx(float(jax.grad(f_ad)(0.3, 0.9)))
 
 
-NUMPY_CALLS = {
-    "conv": lambda ops, r: ops.conv(r((2, 3, 5, 5)), r((4, 3, 3, 3)), r((4,))),
-    "conv_transpose": lambda ops, r: ops.conv_transpose(r((2, 3, 4)), r((3, 2, 3)), stride=2),
-    "max_pool": lambda ops, r: ops.max_pool(r((2, 3, 6, 6)), 2),
-    "avg_pool": lambda ops, r: ops.avg_pool(r((2, 3, 6)), 3, 2),
-    "lp_pool": lambda ops, r: ops.lp_pool(r((2, 3, 6)), 3),
-    "adaptive_avg_pool": lambda ops, r: ops.adaptive_avg_pool(r((2, 3, 7)), 3),
-    "adaptive_max_pool": lambda ops, r: ops.adaptive_max_pool(r((2, 3, 7)), 3),
-    "global_avg_pool": lambda ops, r: ops.global_avg_pool(r((2, 3, 4, 4))),
-    "global_max_pool": lambda ops, r: ops.global_max_pool(r((2, 3, 4, 4))),
-    "relu": lambda ops, r: ops.relu(r((3, 4))),
-    "sigmoid": lambda ops, r: ops.sigmoid(r((3, 4))),
-    "tanh": lambda ops, r: ops.tanh(r((3, 4))),
-    "dense": lambda ops, r: ops.dense(r((3, 4)), r((4, 2)), r((2,))),
-    "mse": lambda ops, r: ops.mse(r((3, 4)), r((3, 4))),
-    "huber": lambda ops, r: ops.huber(r((3, 4)), r((3, 4))),
-    "sigmoid_binary_cross_entropy": lambda ops, r: ops.sigmoid_binary_cross_entropy(
-        r((3, 4)), np.full((3, 4), 0.5)),
-    "softmax_cross_entropy": lambda ops, r: ops.softmax_cross_entropy(r((3, 4)),
-                                                                      np.array([0, 3, 1])),
-    "dropout": lambda ops, r: ops.dropout(r((3, 4)), 0.5, jax.random.key(0)),
-    "batch_norm": lambda ops, r: ops.batch_norm(r((4, 3, 5)), r((3,)), r((3,)), r((3,)),
-                                                np.ones(3), training=True)[0],
-    "layer_norm": lambda ops, r: ops.layer_norm(r((3, 4)), r((4,)), r((4,))),
-    "group_norm": lambda ops, r: ops.group_norm(r((2, 4, 5)), 2, r((4,)), r((4,))),
-    "interpolate": lambda ops, r: ops.interpolate(r((2, 3, 5, 4)), scale_factor=1.5,
-                                                  mode="bilinear"),
-    "leaky_relu": lambda ops, r: ops.leaky_relu(r((3, 4)), 0.2),
-    "elu": lambda ops, r: ops.elu(r((3, 4))),
-    "gelu": lambda ops, r: ops.gelu(r((3, 4))),
-    "silu": lambda ops, r: ops.silu(r((3, 4))),
-    "softplus": lambda ops, r: ops.softplus(r((3, 4))),
-    "softmax": lambda ops, r: ops.softmax(r((3, 4))),
-    "log_softmax": lambda ops, r: ops.log_softmax(r((3, 4)), axis=0),
-}
-
-
-def test_every_op_is_listed_for_numpy_inputs():
-    assert set(NUMPY_CALLS) | {"max_unpool"} == {n for n in jc.__all__
-                                                 if callable(getattr(jc, n)) and n != "jit"}
-
-
-@pytest.mark.parametrize("name", sorted(NUMPY_CALLS))
+@pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_every_op_takes_numpy_arrays(name):
-    def r(shape):
-        return np.random.default_rng(len(shape)).standard_normal(shape)
-    out = NUMPY_CALLS[name](jc, r)
-    assert_rel_close(out, NUMPY_CALLS[name](jc.autodiff, r))
+    example = EXAMPLES[name][1]
+    arrays = [np.random.default_rng(len(s)).standard_normal(s) for s in example.shapes]
+    assert_rel_close(example.call(jc, *arrays), example.call(jc.autodiff, *arrays))
 
 
 @pytest.mark.parametrize("key,match", [(None, "must be a PRNG key"), (3, "must be a PRNG key"),

@@ -318,3 +318,19 @@ def test_precision_is_checked(op):
             "dense": lambda: jc.dense(x[:, :, 0], w[:, :, 0], precision="fast")}[op]
     with pytest.raises(ValueError, match=r"`precision` \(='fast'\) must be None, 'default'"):
         call()
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
+def test_dropout_keeps_one_minus_rate_of_the_elements_scaled_up_and_routes_the_gradient(rate):
+    """Inverted dropout (Eq. 27): each element kept with probability ``1 - rate`` and scaled by
+    ``1 / (1 - rate)``, so the expectation is ``x``; the gradient is the same mask and scale."""
+    x = jnp.asarray(np.random.default_rng(0).uniform(1.0, 2.0, (200, 500)))
+    y, vjp = jax.vjp(lambda v: jc.dropout(v, rate, jax.random.key(3)), x)
+    kept = np.asarray(y) != 0
+    n = kept.size                              # binomial: 5 standard deviations either way
+    assert abs(kept.mean() - (1 - rate)) < 5 * np.sqrt(rate * (1 - rate) / n)
+    np.testing.assert_allclose(np.asarray(y)[kept], np.asarray(x)[kept] / (1 - rate),
+                               rtol=1e-15)
+    (g,) = vjp(jnp.full(x.shape, 2.0))
+    np.testing.assert_array_equal(np.asarray(g), np.where(kept, 2.0 / (1 - rate), 0.0))
+    assert not np.array_equal(kept, np.asarray(jc.dropout(x, rate, jax.random.key(4))) != 0)

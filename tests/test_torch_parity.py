@@ -121,19 +121,26 @@ def test_lp_pool_on_nonnegative_inputs(n, p, k, s, ceil):
             lambda x: getattr(F, f"lp_pool{n}d")(x, p, k, s, ceil), [x])
 
 
-@pytest.mark.parametrize("kind", ["avg", "max"])
+@pytest.mark.parametrize("name", ["adaptive_avg_pool", "adaptive_max_pool"])
 @pytest.mark.parametrize("n,out", [(1, 4), (2, (3, 5)), (2, (9, 2)), (3, (2, 3, 2)), (2, 1)])
-def test_adaptive_pools(kind, n, out):
+def test_adaptive_pools(name, n, out):
     x = np.random.default_rng(1).integers(0, 4, (2, 3) + SIZES[n]).astype(np.float64)
-    compare(lambda x: getattr(jc, f"adaptive_{kind}_pool")(x, out),
-            lambda x: getattr(F, f"adaptive_{kind}_pool{n}d")(x, out), [x])
+    compare(lambda x: getattr(jc, name)(x, out), lambda x: getattr(F, f"{name}{n}d")(x, out), [x])
 
 
-@pytest.mark.parametrize("kind", ["avg", "max"])
-def test_global_pools(kind):
+@pytest.mark.parametrize("name", ["global_avg_pool", "global_max_pool"])
+def test_global_pools(name):
     x = _x((2, 3, 7, 8))
-    compare(lambda x: getattr(jc, f"global_{kind}_pool")(x),
-            lambda x: getattr(F, f"adaptive_{kind}_pool2d")(x, 1).flatten(1), [x])
+    theirs = getattr(F, name.replace("global", "adaptive") + "2d")
+    compare(lambda x: getattr(jc, name)(x), lambda x: theirs(x, 1).flatten(1), [x])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_dense(bias):
+    """``dense(x, w, b)`` is ``F.linear(x, w.T, b)``: our kernel is ``(in, out)``, PyTorch's
+    ``(out, in)``."""
+    arrays = [_x((5, 7)), _x((7, 3), 1)] + ([_x((3,), 2)] if bias else [])
+    compare(lambda *a: jc.dense(*a), lambda x, w, *b: F.linear(x, w.T, *b), arrays)
 
 
 @pytest.mark.parametrize("reduction,smoothing,ignore", list(itertools.product(

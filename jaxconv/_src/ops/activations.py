@@ -50,6 +50,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 
 
 def _in_acc(fn, x):
@@ -521,3 +522,60 @@ def log_softmax(x, axis=-1):
 # jaxconv.autodiff's activations: the same functions with the rules replaced by the plain forwards
 AUTODIFF = {"_relu": _relu_value, "_smooth": _smooth_value, "_leaky_relu": _leaky_relu_value,
             "_from_input": _from_input_value, "_normalized": _normalized_value}
+
+
+# ----- the registry entries ----------------------------------------------------------------------
+# An activation's grid: its defaults on a 3-d and a 1-d input, then each option's extremes; its
+# textbook loop: the activation's entry in textbook.activation_backward; its edge, NumPy and
+# 16-bit checks: its example calls.
+
+def _textbook(tb, case, inputs, delta):
+    return (tb.activation_backward(case.op, inputs[0], delta, **case.kwargs),)
+
+
+def _entry(fn, examples, options=(), kink=None, spread=1.0, pytorch=None):
+    """The registry entry of activation ``fn``: ``examples`` ``{name: call(ops, x)}``, calls of
+    it; ``options`` ``[(shape, ((name, value), ...)), ...]`` the grid's option cases (default:
+    the defaults on a 1-d input); ``kink(kwargs)`` where its derivative jumps, a number or a
+    tuple (the grid's inputs keep away from it); ``spread`` the scale of the grid's
+    standard-normal inputs (to reach every piece); ``pytorch`` its PyTorch counterpart (default
+    ``F.<name>``)."""
+    name = fn.__name__
+    extra = list(options) or [((7,), ())]
+
+    def condition(case, arrays, rng):
+        arrays = [arrays[0] * spread] + arrays[1:] if spread != 1.0 else arrays
+        return arrays if kink is None else _spec.away_from(arrays, kink(case.kwargs))
+
+    return _spec.OpSpec(
+        fn, kind="activation", textbook=_textbook, condition=condition,
+        pytorch=pytorch or f"F.{name}",
+        cases=lambda exhaustive: [_spec.Case(name, ((3, 4, 5),))] + [
+            _spec.Case(name, (shape,), opts) for shape, opts in extra],
+        examples=tuple(_spec.Example(k, call, ((2, 3, 4),)) for k, call in examples.items()))
+
+
+def _softplus_kink(kw):                   # the switch to the identity, beta x = threshold
+    return kw.get("threshold", 20.0) / kw.get("beta", 1.0)
+
+
+SPECS = (
+    _entry(relu, {"relu": lambda ops, x: ops.relu(x)}, kink=lambda kw: 0.0),
+    _entry(sigmoid, {"sigmoid": lambda ops, x: ops.sigmoid(x)}, pytorch="torch.sigmoid"),
+    _entry(tanh, {"tanh": lambda ops, x: ops.tanh(x)}, pytorch="torch.tanh"),
+    _entry(leaky_relu, {"leaky_relu": lambda ops, x: ops.leaky_relu(x, -0.3)},
+           kink=lambda kw: 0.0,
+           options=[((7,), (("negative_slope", 0.2),)), ((4, 5), (("negative_slope", -0.5),))]),
+    _entry(elu, {"elu": lambda ops, x: ops.elu(x, 0.7)}, kink=lambda kw: 0.0,
+           options=[((7,), (("alpha", 0.5),)), ((4, 5), (("alpha", 2.0),))]),
+    _entry(gelu, {"gelu": lambda ops, x: ops.gelu(x),
+                  "gelu_tanh": lambda ops, x: ops.gelu(x, approximate="tanh")},
+           options=[((7,), ()), ((3, 4, 5), (("approximate", "tanh"),))]),
+    _entry(silu, {"silu": lambda ops, x: ops.silu(x)}),
+    _entry(softplus, {"softplus": lambda ops, x: ops.softplus(x, 2.0, 3.0)}, kink=_softplus_kink,
+           options=[((7,), ()), ((3, 4, 5), (("beta", 2.0), ("threshold", 1.0)))]),
+    _entry(softmax, {"softmax": lambda ops, x: ops.softmax(x, axis=1)},
+           options=[((3, 4, 5), (("axis", 0),)), ((3, 4, 5), (("axis", 1),)), ((7,), ())]),
+    _entry(log_softmax, {"log_softmax": lambda ops, x: ops.log_softmax(x)},
+           options=[((3, 4, 5), (("axis", 0),)), ((3, 4, 5), (("axis", 1),)), ((7,), ())]),
+)

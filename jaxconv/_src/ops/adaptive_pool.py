@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 
 
 class Bins(NamedTuple):
@@ -262,3 +263,51 @@ def global_max_pool(x):
 
 # jaxconv.autodiff.adaptive_* / global_*: the same functions with the rules replaced
 AUTODIFF = {"_adaptive_avg": avg_forward, "_adaptive_max": _max_autodiff}
+
+
+# ----- the registry entries ----------------------------------------------------------------------
+
+def _adaptive_cases(op):
+    return lambda exhaustive: [
+        _spec.Case(op, ((2, 3) + s,), (("output_size", o),))
+        for s, o in [((7,), 3), ((7, 8), (3, 4)), ((5, 6), (7, 2)), ((4, 5, 6), (2, 3, 4))]]
+
+
+def _global_cases(op):
+    return lambda exhaustive: [_spec.Case(op, ((2, 3) + s,)) for s in [(7,), (5, 6), (3, 4, 3)]]
+
+
+def _adaptive_textbook(tb, case, inputs, delta):
+    kind = case.op.split("_")[1]
+    return (tb.adaptive_pool_backward(kind, inputs[0], delta, case.kwargs["output_size"]),)
+
+
+def _global_textbook(tb, case, inputs, delta):        # one bin per channel
+    d = np.asarray(delta).reshape(np.shape(delta) + (1,) * (len(case.shapes[0]) - 2))
+    return (tb.adaptive_pool_backward(case.op.split("_")[1], inputs[0], d, 1),)
+
+
+SPECS = (
+    _spec.OpSpec(adaptive_avg_pool, kind="pooling", cases=_adaptive_cases("adaptive_avg_pool"),
+                 textbook=_adaptive_textbook, pytorch="F.adaptive_avg_pool1d/2d/3d",
+                 examples=(_spec.Example("adaptive_avg_pool",
+                                         lambda ops, x: ops.adaptive_avg_pool(x, (3, 2)),
+                                         ((2, 3, 7, 5),)),)),
+    _spec.OpSpec(adaptive_max_pool, kind="pooling", cases=_adaptive_cases("adaptive_max_pool"),
+                 textbook=_adaptive_textbook, condition=_spec.distinct,
+                 pytorch="F.adaptive_max_pool1d/2d/3d",
+                 examples=(_spec.Example("adaptive_max_pool",
+                                         lambda ops, x: ops.adaptive_max_pool(x, (3, 2)),
+                                         ((2, 3, 7, 5),)),)),
+    _spec.OpSpec(global_avg_pool, kind="pooling", cases=_global_cases("global_avg_pool"),
+                 textbook=_global_textbook, pytorch="F.adaptive_avg_pool2d(x, 1)",
+                 examples=(_spec.Example("global_avg_pool",
+                                         lambda ops, x: ops.global_avg_pool(x),
+                                         ((2, 3, 4, 4),)),)),
+    _spec.OpSpec(global_max_pool, kind="pooling", cases=_global_cases("global_max_pool"),
+                 textbook=_global_textbook, condition=_spec.distinct,
+                 pytorch="F.adaptive_max_pool2d(x, 1)",
+                 examples=(_spec.Example("global_max_pool",
+                                         lambda ops, x: ops.global_max_pool(x),
+                                         ((2, 3, 4, 4),)),)),
+)

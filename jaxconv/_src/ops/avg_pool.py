@@ -30,6 +30,7 @@ import jax
 import numpy as np
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 from jaxconv._src.core import windows as _windows
 
 
@@ -132,3 +133,17 @@ def avg_pool(x, window, stride=None, padding="VALID", ceil_mode=False, count_inc
 
 # jaxconv.autodiff.avg_pool: the same function with the rule replaced by the plain forward
 AUTODIFF = {"_avg_pool": forward}
+
+
+# ----- the registry entry ------------------------------------------------------------------------
+
+SPECS = (_spec.OpSpec(
+    avg_pool, kind="pooling", pytorch="F.avg_pool1d/2d/3d",
+    textbook=lambda tb, case, inputs, delta: (tb.avg_pool_backward(inputs[0], delta,
+                                                                   **case.kwargs),),
+    cases=lambda exhaustive: _spec.pool_cases("avg_pool", [
+        (("padding", 1), ("count_include_pad", False), ("window", 3), ("stride", 2)),
+        (("divisor_override", 5), ("window", 2))], exhaustive),
+    examples=(_spec.Example(
+        "avg_pool", lambda ops, x: ops.avg_pool(x, 3, 2, 1, count_include_pad=False),
+        ((2, 3, 6, 6),)),)),)

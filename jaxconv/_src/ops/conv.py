@@ -52,6 +52,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from jaxconv._src.core import args as _args
 from jaxconv._src.core import lowering as _lowering
+from jaxconv._src.core import spec as _spec
 from jaxconv._src.core import windows as _windows
 from jaxconv._src.ops import pad as _pad
 from jaxconv._src.ops.pad import pad as _pad_rule
@@ -78,7 +79,7 @@ class ConvConfig(NamedTuple):
     other: _lowering.ConvMethods = _lowering.LAX   # the lowering on every other platform
 
 
-def _spec(first: str, second: str, n: int) -> str:
+def _layout(first: str, second: str, n: int) -> str:
     return first + second + _SPATIAL[n]
 
 
@@ -91,7 +92,7 @@ def _lax_conv(lhs, rhs, stride, padding, n, specs, *, lhs_dilation=None, rhs_dil
               feature_group_count=1, batch_group_count=1, precision=None):
     return lax.conv_general_dilated(
         lhs, rhs, stride, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation,
-        dimension_numbers=tuple(_spec(a, b, n) for a, b in specs),
+        dimension_numbers=tuple(_layout(a, b, n) for a, b in specs),
         feature_group_count=feature_group_count, batch_group_count=batch_group_count,
         precision=precision, preferred_element_type=_args.acc_dtype(lhs.dtype))
 
@@ -500,3 +501,69 @@ def conv(x, w, b=None, *, stride=1, padding="VALID", dilation=1, groups=1, flip=
 
 # jaxconv.autodiff.conv: the same function with each rule replaced by its plain forward
 AUTODIFF = {"_conv": forward, "_pad_rule": _pad.forward}
+
+
+# ----- the registry entry: the grid, the textbook oracle, the edge examples ----------------------
+
+_SIZES = {1: (9,), 2: (7, 6), 3: (5, 6, 5)}
+_KERNELS = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
+
+
+def _case(n, stride=1, padding="VALID", dilation=1, groups=1, flip=False, bias=True,
+          channels=(4, 6), mode="zeros"):
+    c, d = channels
+    shapes = ((2, c) + _SIZES[n], (d, c // groups) + _KERNELS[n]) + (((d,),) if bias else ())
+    opts = (("stride", stride), ("padding", padding), ("dilation", dilation),
+            ("groups", groups), ("flip", flip)) + ((("padding_mode", mode),) if mode != "zeros"
+                                                   else ())
+    return _spec.Case("conv", shapes, opts)
+
+
+def _cases(exhaustive):
+    out, per = [], _spec.per_axis
+    for n in (1, 2, 3):
+        if exhaustive:
+            for kw in _spec.product(stride=(1, 2),
+                                    padding=("VALID", "SAME", 1, per((1, 0), n), ((2, 0),) * n),
+                                    dilation=(1, 2), groups=(1, 2, 4), flip=(False, True),
+                                    bias=(True, False)):
+                out.append(_case(n, **kw, channels=(4, 8 if kw["groups"] == 4 else 6)))
+            continue
+        out += [
+            _case(n),
+            _case(n, stride=2),
+            _case(n, stride=per((2, 1), n)),
+            _case(n, padding="SAME"),
+            _case(n, padding="SAME", stride=2),
+            _case(n, padding=1),
+            _case(n, padding=per((1, 0), n)),
+            _case(n, padding=per(((2, 0), (0, 1)), n)),
+            _case(n, dilation=2),
+            _case(n, groups=2),
+            _case(n, groups=4, channels=(4, 8)),                      # depthwise, x2
+            _case(n, flip=True),
+            _case(n, bias=False),
+            _case(n, stride=2, padding="SAME", dilation=2, groups=2, flip=True),
+            _case(n, stride=3, padding=per(((1, 2), (2, 1)), n), dilation=per((1, 2), n),
+                  bias=False),
+            _case(n, padding=1, mode="reflect"),
+            _case(n, stride=2, padding=per(((2, 0), (0, 1)), n), mode="replicate"),
+            _case(n, padding=1, mode="circular", groups=2),
+        ]
+    return out
+
+
+def _textbook(tb, case, inputs, delta):
+    x, w, *b = inputs
+    dx, dw, db = tb.conv_backward(x, w, delta, **case.kwargs)
+    return (dx, dw, db) if b else (dx, dw)
+
+
+SPECS = (_spec.OpSpec(
+    conv, kind="convolution", cases=_cases, textbook=_textbook, pytorch="F.conv1d/2d/3d",
+    examples=(
+        _spec.Example("conv", lambda ops, x, w, b: ops.conv(x, w, b, padding=1),
+                      ((2, 3, 5, 5), (4, 3, 3, 3), (4,))),
+        _spec.Example("conv_strided", lambda ops, x, w: ops.conv(x, w, stride=2, groups=3),
+                      ((2, 3, 6, 6), (6, 1, 2, 2))),
+    )),)

@@ -37,6 +37,7 @@ from jax.custom_derivatives import SymbolicZero
 
 from jaxconv._src.core import args as _args
 from jaxconv._src.core import lowering as _lowering
+from jaxconv._src.core import spec as _spec
 from jaxconv._src.core import windows as _windows
 from jaxconv._src.ops import conv as _conv
 
@@ -188,3 +189,34 @@ def conv_transpose(x, w, b=None, *, stride=1, padding=0, output_padding=0, dilat
 
 # jaxconv.autodiff.conv_transpose: the same function with the rule replaced by the plain forward
 AUTODIFF = {"_conv_transpose": forward}
+
+
+# ----- the registry entry ------------------------------------------------------------------------
+
+def _cases(exhaustive):
+    out = []
+    for n in (1, 2, 3):
+        s = {1: (5,), 2: (4, 5), 3: (3, 4, 3)}[n]
+        k = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}[n]
+        for opts, groups, bias in [
+                ((), 1, True),
+                ((("stride", 2), ("padding", 1), ("output_padding", 1)), 1, True),
+                ((("dilation", 2), ("padding", _spec.per_axis((1, 0), n))), 1, False),
+                ((("stride", _spec.per_axis((2, 3), n)), ("groups", 2)), 2, True)]:
+            shapes = ((2, 4) + s, (4, 6 // groups) + k) + (((6,),) if bias else ())
+            out.append(_spec.Case("conv_transpose", shapes, opts))
+    return out
+
+
+def _textbook(tb, case, inputs, delta):
+    x, w, *b = inputs
+    dx, dw, db = tb.conv_transpose_backward(x, w, delta, **case.kwargs)
+    return (dx, dw, db) if b else (dx, dw)
+
+
+SPECS = (_spec.OpSpec(
+    conv_transpose, kind="convolution", cases=_cases, textbook=_textbook,
+    pytorch="F.conv_transpose1d/2d/3d",
+    examples=(_spec.Example(
+        "conv_transpose", lambda ops, x, w: ops.conv_transpose(x, w, stride=2, padding=1),
+        ((2, 3, 4, 5), (3, 2, 3, 3))),)),)

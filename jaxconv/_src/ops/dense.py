@@ -28,6 +28,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 
 
 class DenseConfig(NamedTuple):
@@ -127,3 +128,18 @@ def dense(x, w, b=None, *, precision=None):
 
 # jaxconv.autodiff.dense: the same function with the rule replaced by the plain forward
 AUTODIFF = {"_dense": forward}
+
+
+# ----- the registry entry ------------------------------------------------------------------------
+
+def _textbook(tb, case, inputs, delta):
+    dx, dw, db = tb.dense_backward(inputs[0], inputs[1], delta)
+    return (dx, dw, db)[:len(inputs)]
+
+
+SPECS = (_spec.OpSpec(
+    dense, kind="dense", textbook=_textbook, pytorch="F.linear",
+    cases=lambda exhaustive: [_spec.Case("dense", ((5, 7), (7, 3), (3,))),
+                              _spec.Case("dense", ((5, 7), (7, 3)))],
+    examples=(_spec.Example("dense", lambda ops, x, w, b: ops.dense(x, w, b),
+                            ((2, 5), (5, 3), (3,))),)),)

@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 
 
 def _mask(x, rate, key):
@@ -88,3 +89,23 @@ def dropout(x, rate, key):
 
 # jaxconv.autodiff.dropout: the same function with the rule replaced by the plain forward
 AUTODIFF = {"_dropout": forward}
+
+
+# ----- the registry entry ------------------------------------------------------------------------
+
+def _call(ops, case):          # a fixed key: one mask, so the op is linear in x
+    rate, key = case.kwargs["rate"], jax.random.key(case.kwargs.get("seed", 0))
+    return lambda x: ops.dropout(x, rate, key)
+
+
+SPECS = (_spec.OpSpec(
+    dropout, kind="regularisation", call=_call,
+    cases=lambda exhaustive: [_spec.Case("dropout", ((3, 4, 5),), (("rate", 0.5),)),
+                              _spec.Case("dropout", ((7,),), (("rate", 0.1), ("seed", 3)))],
+    examples=(_spec.Example("dropout", lambda ops, x: ops.dropout(x, 0.5, jax.random.key(0)),
+                            ((3, 4),)),),
+    opt_outs={"textbook": "the mask comes from jax.random, which NumPy loops cannot draw; the "
+                          "rule (the same mask and scale, Eq. 27) is checked against autodiff "
+                          "with the same key",
+              "pytorch": "PyTorch draws its masks from its own generator; the rate and the "
+                         "1 / (1 - rate) scale are pinned by tests/test_semantics.py"}),)

@@ -50,6 +50,7 @@ from jax import lax
 
 from jaxconv._src.core import args as _args
 from jaxconv._src.core import lowering as _lowering
+from jaxconv._src.core import spec as _spec
 
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
 _LINEAR_RANK = {"linear": 1, "bilinear": 2, "trilinear": 3}
@@ -343,3 +344,39 @@ def interpolate(x, size=None, scale_factor=None, mode="nearest", align_corners=N
 
 # jaxconv.autodiff.interpolate: the same function with the rule replaced by the plain forward
 AUTODIFF = {"_interpolate": forward}
+
+
+# ----- the registry entry ------------------------------------------------------------------------
+
+def _cases(exhaustive):
+    """Every mode and rank, align_corners both ways, size and integer / non-integer factors,
+    up and down (PyTorch's rules: derivation, Eq. 47-49)."""
+    s1, s2, s3 = (2, 3, 7), (2, 3, 5, 4), (2, 2, 3, 4, 3)
+    lin, ac = ("mode", "linear"), ("align_corners", True)
+    return [_spec.Case("interpolate", (s,), opts) for s, opts in [
+        (s1, (("scale_factor", 2),)),                                        # nearest, x2
+        (s1, (("size", 4), ("mode", "nearest-exact"))),                      # down
+        (s1, (("scale_factor", 1.5), lin)),
+        (s1, (("size", 12), lin, ac)),
+        (s2, (("scale_factor", (2, 0.7)),)),
+        (s2, (("scale_factor", 1.5), ("mode", "nearest-exact"))),
+        (s2, (("scale_factor", 0.5), ("mode", "bilinear"))),                 # down, default
+        (s2, (("size", (8, 3)), ("mode", "bilinear"), ac)),
+        (s2, (("scale_factor", (2, 0.7)), ("mode", "bilinear"), ("align_corners", False))),
+        (s3, (("size", (6, 3, 5)),)),
+        (s3, (("size", (5, 2, 4)), ("mode", "trilinear"), ac)),
+        (s3, (("scale_factor", (2, 1.5, 0.7)), ("mode", "trilinear"))),
+    ]]
+
+
+SPECS = (_spec.OpSpec(
+    interpolate, kind="interpolation", cases=_cases, pytorch="F.interpolate",
+    textbook=lambda tb, case, inputs, delta: (tb.interpolate_backward(inputs[0], delta,
+                                                                      **case.kwargs),),
+    examples=(
+        _spec.Example("interpolate", lambda ops, x: ops.interpolate(x, scale_factor=(2, 0.7),
+                                                                    mode="bilinear"),
+                      ((2, 3, 5, 4),)),
+        _spec.Example("interpolate_nearest", lambda ops, x: ops.interpolate(x, size=(3, 7, 2)),
+                      ((2, 3, 2, 4, 3),)),
+    )),)

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -438,3 +439,106 @@ def sigmoid_binary_cross_entropy(logits, targets, reduction="mean"):
 
 # jaxconv.autodiff's losses: the same functions with the rules replaced by the plain forwards
 AUTODIFF = {"_difference_loss": difference_forward, "_xent": xent_forward, "_bce": bce_forward}
+
+
+# ----- the registry entries ----------------------------------------------------------------------
+
+def _reductions(op, extra=()):
+    return lambda exhaustive: [_spec.Case(op, ((4, 3), (4, 3)), (("reduction", r),) + extra)
+                               for r in ("sum", "mean", "none")]
+
+
+def _mse_condition(case, arrays, rng):
+    arrays[1] = arrays[1] * 0.5
+    return arrays
+
+
+def _mse_textbook(tb, case, inputs, delta):
+    g = tb.mse_backward(*inputs, reduction=case.kwargs["reduction"]) * np.asarray(delta)
+    return (g, -g)
+
+
+def _huber_textbook(tb, case, inputs, delta):
+    dy, dt = tb.huber_backward(*inputs, **case.kwargs)
+    return (dy * np.asarray(delta), dt * np.asarray(delta))
+
+
+def _bce_condition(case, arrays, rng):
+    arrays[1] = 1 / (1 + np.exp(-arrays[1]))         # targets in (0, 1)
+    return arrays
+
+
+def _bce_textbook(tb, case, inputs, delta):
+    dz, dt = tb.sigmoid_binary_cross_entropy_backward(*inputs, **case.kwargs)
+    return (dz * np.asarray(delta), dt * np.asarray(delta))
+
+
+def int_labels(case) -> np.ndarray:
+    """The fixed integer labels of an ``"int"`` cross-entropy case."""
+    n, k = case.shapes[0]
+    return np.random.default_rng(1).integers(0, k, size=n)
+
+
+def _xent_cases(exhaustive):
+    def case(shapes, labels, **kw):
+        return _spec.Case("softmax_cross_entropy", shapes, tuple(kw.items()), labels)
+    z, zz, zw = ((6, 5),), ((6, 5), (6, 5)), ((6, 5), (6,))
+    return ([case(z, "int", reduction=r) for r in ("mean", "sum", "none")]
+            + [case(zz, "prob", reduction=r) for r in ("mean", "none")]
+            + [case(z, "int", reduction="mean", label_smoothing=0.1),
+               case(z, "int", reduction="mean", ignore_index=2),
+               case(zw, "int", reduction="mean", ignore_index=2),       # per-example weights
+               case(zw, "int", reduction="sum"),
+               case(zz, "prob", reduction="mean", label_smoothing=0.2)])
+
+
+def _xent_condition(case, arrays, rng):
+    if case.labels == "int" and len(arrays) == 2:
+        arrays[1] = np.abs(arrays[1]) + 0.5              # per-example weights, positive
+    if case.labels == "prob":
+        e = np.exp(arrays[1])
+        arrays[1] = e / e.sum(axis=1, keepdims=True)
+    return arrays
+
+
+def _xent_call(ops, case):
+    kw = case.kwargs
+    if case.labels != "int":
+        return lambda z, p: ops.softmax_cross_entropy(z, p, **kw)
+    labels = int_labels(case)
+    if len(case.shapes) == 2:                       # logits and per-example weights
+        return lambda z, w: ops.softmax_cross_entropy(z, labels, **kw, weights=w)
+    return lambda z: ops.softmax_cross_entropy(z, labels, **kw)
+
+
+def _xent_textbook(tb, case, inputs, delta):
+    if case.labels != "int" or len(inputs) == 2:
+        return None        # no oracle for label and weight gradients; autodiff covers them
+    d = np.asarray(delta, np.float64)
+    dz = tb.softmax_cross_entropy_backward(inputs[0], int_labels(case), **case.kwargs)
+    return (dz * (d[:, None] if case.kwargs["reduction"] == "none" else d),)
+
+
+SPECS = (
+    _spec.OpSpec(mse, kind="loss", cases=_reductions("mse"), condition=_mse_condition,
+                 textbook=_mse_textbook, pytorch="F.mse_loss",
+                 examples=(_spec.Example("mse", lambda ops, y, t: ops.mse(y, t, reduction="mean"),
+                                         ((2, 5), (2, 5))),)),
+    _spec.OpSpec(huber, kind="loss", cases=_reductions("huber", (("delta", 0.7),)),
+                 textbook=_huber_textbook, pytorch="F.huber_loss",
+                 examples=(_spec.Example("huber", lambda ops, y, t: ops.huber(y, t),
+                                         ((3, 4), (3, 4))),)),
+    _spec.OpSpec(sigmoid_binary_cross_entropy, kind="loss",
+                 cases=_reductions("sigmoid_binary_cross_entropy"), condition=_bce_condition,
+                 textbook=_bce_textbook, pytorch="F.binary_cross_entropy_with_logits",
+                 examples=(_spec.Example(
+                     "sigmoid_binary_cross_entropy",
+                     lambda ops, z, t: ops.sigmoid_binary_cross_entropy(z, ops.sigmoid(t)),
+                     ((3, 4), (3, 4))),)),
+    _spec.OpSpec(softmax_cross_entropy, kind="loss", cases=_xent_cases, call=_xent_call,
+                 condition=_xent_condition, textbook=_xent_textbook, pytorch="F.cross_entropy",
+                 examples=(_spec.Example(
+                     "softmax_cross_entropy",
+                     lambda ops, z, t: ops.softmax_cross_entropy(z, ops.softmax(t)),
+                     ((2, 5), (2, 5))),)),
+)

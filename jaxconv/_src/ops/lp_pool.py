@@ -37,6 +37,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 from jaxconv._src.core import windows as _windows
 
 
@@ -143,3 +144,19 @@ def lp_pool(x, window, p=2.0, stride=None, padding="VALID", ceil_mode=False):
 
 # jaxconv.autodiff.lp_pool: the same function with the rule replaced by the plain forward
 AUTODIFF = {"_lp_pool": forward}
+
+
+# ----- the registry entry ------------------------------------------------------------------------
+
+def _condition(case, arrays, rng):
+    return _spec.away_from(arrays) if case.kwargs.get("p") == 1.0 else arrays   # |x|'s kink
+
+
+SPECS = (_spec.OpSpec(
+    lp_pool, kind="pooling", condition=_condition, pytorch="F.lp_pool1d/2d/3d",
+    textbook=lambda tb, case, inputs, delta: (tb.lp_pool_backward(inputs[0], delta,
+                                                                  **case.kwargs),),
+    cases=lambda exhaustive: _spec.pool_cases("lp_pool", [
+        (("p", 3.0), ("window", 3), ("stride", 2)), (("p", 1.0), ("window", 2))], exhaustive),
+    examples=(_spec.Example("lp_pool", lambda ops, x: ops.lp_pool(x, 2, 3.0),
+                            ((2, 3, 6, 6),)),)),)

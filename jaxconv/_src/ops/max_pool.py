@@ -38,6 +38,7 @@ import numpy as np
 from jax import lax
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 from jaxconv._src.core import windows as _windows
 
 
@@ -237,3 +238,21 @@ def max_pool(x, window, stride=None, padding="VALID", ceil_mode=False, *, dilati
 
 # jaxconv.autodiff.max_pool: the same function with the rule replaced by the plain forward
 AUTODIFF = {"_max_pool": _autodiff_forward}
+
+
+# ----- the registry entry ------------------------------------------------------------------------
+
+def _textbook(tb, case, inputs, delta):
+    kw = {k: v for k, v in case.kwargs.items() if k != "ties"}  # distinct inputs: one winner
+    return (tb.max_pool_backward(inputs[0], delta, **kw),)
+
+
+SPECS = (_spec.OpSpec(
+    max_pool, kind="pooling", textbook=_textbook, condition=_spec.distinct,
+    pytorch="F.max_pool1d/2d/3d",
+    cases=lambda exhaustive: _spec.pool_cases("max_pool", [
+        (("window", 2), ("stride", 1), ("dilation", 2)),
+        (("window", 3), ("stride", 2), ("padding", 1), ("dilation", 2)),
+        (("window", 3), ("stride", 2), ("padding", 1), ("ties", "split"))], exhaustive),
+    examples=(_spec.Example("max_pool", lambda ops, x: ops.max_pool(x, 3, 2, 1),
+                            ((2, 3, 6, 6),)),)),)

@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 
 
 class UnpoolConfig(NamedTuple):
@@ -155,3 +156,44 @@ def max_unpool(x, indices, window, stride=None, padding=0, output_size=None):
 
 # jaxconv.autodiff.max_unpool: the same function with the rule replaced by the plain forward
 AUTODIFF = {"_max_unpool": _unpool_forward}
+
+
+# ----- the registry entry ------------------------------------------------------------------------
+
+def winner_indices(pooled_shape, k: int) -> np.ndarray:
+    """Flat winner indices of a max pool (window = stride = ``k``) of a fixed input whose output
+    has ``pooled_shape`` (NumPy only: this may run while JAX traces)."""
+    pooled_shape = tuple(pooled_shape)
+    if 0 in pooled_shape:
+        return np.zeros(pooled_shape, np.int32)
+    out = pooled_shape[2:]
+    size = tuple(o * k for o in out)
+    x = np.random.default_rng(5).permutation(int(np.prod(pooled_shape[:2] + size)))
+    x = x.reshape(pooled_shape[:2] + size)
+    blocks = x.reshape(pooled_shape[:2] + tuple(v for o in out for v in (o, k)))
+    n = len(out)
+    blocks = blocks.transpose([0, 1] + [2 + 2 * a for a in range(n)]
+                              + [3 + 2 * a for a in range(n)])
+    win = np.unravel_index(blocks.reshape(blocks.shape[:2 + n] + (-1,)).argmax(-1), (k,) * n)
+    pos = [np.arange(o).reshape([-1 if b == a else 1 for b in range(n)]) * k + win[a]
+           for a, o in enumerate(out)]
+    return np.ravel_multi_index(tuple(np.broadcast_arrays(*pos)), size).astype(np.int32)
+
+
+def _call(ops, case):
+    idx, kw = winner_indices(case.shapes[0], case.kwargs["window"]), case.kwargs
+    return lambda x: ops.max_unpool(x, idx, **kw)
+
+
+def _textbook(tb, case, inputs, delta):
+    return (tb.max_unpool_backward(winner_indices(case.shapes[0], case.kwargs["window"]),
+                                   delta),)
+
+
+SPECS = (_spec.OpSpec(
+    max_unpool, kind="pooling", call=_call, textbook=_textbook, pytorch="F.max_unpool1d/2d/3d",
+    cases=lambda exhaustive: [_spec.Case("max_unpool", ((2, 3) + _spec.per_axis((3, 4), n),),
+                                         (("window", 2),)) for n in (1, 2, 3)],
+    examples=(_spec.Example(
+        "max_unpool", lambda ops, x: ops.max_unpool(x, winner_indices(x.shape, 2), 2),
+        ((2, 3, 3, 4),)),)),)

@@ -45,9 +45,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxconv._src.core import args as _args
+from jaxconv._src.core import spec as _spec
 
 
 class NormConfig(NamedTuple):
@@ -90,7 +92,7 @@ def _feature_sum(v, like, cfg: NormConfig):
     lead = [a for a in range(v.ndim) if cfg.affine[a] == 1]
     if lead and lead == list(range(len(lead))):
         rows = _args.prod(v.shape[:len(lead)])
-        flat = v.reshape(rows, -1)
+        flat = v.reshape(rows, _args.prod(v.shape[len(lead):]))
         v = lax.dot_general(jnp.ones((rows,), v.dtype), flat, (((0,), (0,)), ((), ())),
                             precision=lax.Precision.HIGHEST)
     elif lead:
@@ -420,3 +422,82 @@ def group_norm(x, num_groups, scale=None, bias=None, *, eps=1e-5):
 
 # jaxconv.autodiff.batch_norm / layer_norm / group_norm: the same functions, rules replaced
 AUTODIFF = {"_normalise": forward, "_normalise_eval": eval_forward}
+
+
+# ----- the registry entries ----------------------------------------------------------------------
+
+def _scale_bias(params):
+    """``(scale, bias)`` from the differentiable affine inputs given (none, scale, or both)."""
+    return tuple(params) + (None,) * (2 - len(params))
+
+
+def running_stats(case) -> tuple[np.ndarray, np.ndarray]:
+    """Batch norm's fixed running ``(mean, var)`` for the channels of a case's input."""
+    rng = np.random.default_rng(3)
+    c = case.shapes[0][1]
+    return rng.standard_normal(c) * 0.5, rng.random(c) + 0.5
+
+
+def _call(ops, case):
+    kw = case.kwargs
+    if case.op == "batch_norm":        # the running statistics are not differentiable
+        mean, var = running_stats(case)
+        return lambda x, *affine: ops.batch_norm(x, *_scale_bias(affine), mean, var, **kw)[0]
+    if case.op == "group_norm":
+        groups = kw.pop("num_groups")
+        return lambda x, *affine: ops.group_norm(x, groups, *_scale_bias(affine), **kw)
+    return lambda x, *affine: ops.layer_norm(x, *_scale_bias(affine), **kw)
+
+
+def _textbook(tb, case, inputs, delta):
+    x, scale, bias = (list(inputs) + [None, None])[:3]
+    opts = {k: v for k, v in case.kwargs.items() if k != "momentum"}
+    if case.op == "batch_norm":
+        opts["mean"], opts["var"] = running_stats(case)
+    return tb.norm_backward(case.op, x, scale, bias, delta, **opts)[:len(inputs)]
+
+
+def _batch_norm_cases(exhaustive):
+    op, t = "batch_norm", ("training", True)
+    return [_spec.Case(op, ((4, 3), (3,), (3,)), (t,)),
+            _spec.Case(op, ((3, 2, 5), (2,), (2,)), (t, ("momentum", 0.3))),
+            _spec.Case(op, ((2, 3, 4, 3), (3,), (3,)), (t,)),
+            _spec.Case(op, ((2, 2, 3, 2, 3),), (t, ("eps", 0.1))),
+            _spec.Case(op, ((2, 3, 4, 3), (3,), (3,)), (("training", False),)),
+            _spec.Case(op, ((3, 2, 5), (2,)), (("training", False), ("eps", 0.1)))]
+
+
+def _group_norm_cases(exhaustive):
+    op = "group_norm"
+    return [_spec.Case(op, ((2, 6, 5), (6,), (6,)), (("num_groups", 3),)),
+            _spec.Case(op, ((2, 4, 3, 3), (4,), (4,)), (("num_groups", 1),)),
+            _spec.Case(op, ((2, 4, 3, 3),), (("num_groups", 4),)),             # instance norm
+            _spec.Case(op, ((2, 2, 2, 3, 2), (2,), (2,)), (("num_groups", 2), ("eps", 0.01)))]
+
+
+def _layer_norm_cases(exhaustive):
+    op = "layer_norm"
+    return [_spec.Case(op, ((3, 4, 5), (5,), (5,))),
+            _spec.Case(op, ((3, 4, 5), (4, 5), (4, 5)), (("num_axes", 2),)),
+            _spec.Case(op, ((2, 3, 4, 3),), (("num_axes", 3), ("eps", 1e-3))),
+            _spec.Case(op, ((6,), (6,)), (("num_axes", 1),))]
+
+
+SPECS = (
+    _spec.OpSpec(batch_norm, kind="normalisation", cases=_batch_norm_cases, call=_call,
+                 textbook=_textbook, pytorch="F.batch_norm",
+                 examples=(_spec.Example(
+                     "batch_norm", lambda ops, x, s, b: ops.batch_norm(
+                         x, s, b, jnp.zeros(3, x.dtype), jnp.ones(3, x.dtype), training=True)[0],
+                     ((4, 3, 5), (3,), (3,))),)),
+    _spec.OpSpec(group_norm, kind="normalisation", cases=_group_norm_cases, call=_call,
+                 textbook=_textbook, pytorch="F.group_norm",
+                 examples=(_spec.Example("group_norm",
+                                         lambda ops, x, s, b: ops.group_norm(x, 2, s, b),
+                                         ((2, 4, 5), (4,), (4,))),)),
+    _spec.OpSpec(layer_norm, kind="normalisation", cases=_layer_norm_cases, call=_call,
+                 textbook=_textbook, pytorch="F.layer_norm",
+                 examples=(_spec.Example("layer_norm",
+                                         lambda ops, x, s, b: ops.layer_norm(x, s, b),
+                                         ((3, 4), (4,), (4,))),)),
+)

@@ -251,6 +251,8 @@ _COMMANDS = {
               "verify every hand-written rule against jax.grad and finite differences"),
     "bench": ("jaxconv._src.tools.bench",
               "time the hand-written rules against jax.grad (and PyTorch)"),
+    "ops": ("jaxconv._src.tools.ops_table",
+            "list the ops and which checks cover each, rank by rank"),
     "compare": ("jaxconv._src.tools.compare",
                 "compare every op call of a model, hand-written VJP against jax.grad's"),
     "plot": ("jaxconv._src.tools.plot", "draw the learning curves of run directories as a PNG"),

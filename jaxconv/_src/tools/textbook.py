@@ -344,10 +344,6 @@ def lp_pool_backward(x, delta, window, p=2.0, stride=None, padding="VALID", ceil
     return dx
 
 
-_ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "silu", "softplus",
-                "softmax", "log_softmax")
-
-
 def _normal_cdf(x):
     return 0.5 * (1.0 + np.vectorize(math.erf, otypes=[np.float64])(x / math.sqrt(2.0)))
 
@@ -379,33 +375,33 @@ def activation_backward(name, x, delta, **options):
       True
     """
     x, delta = _f64(x), _f64(delta)
-    if name == "relu":
-        return delta * (x > 0)
-    if name == "sigmoid":
-        s = 1.0 / (1.0 + np.exp(-x))
-        return delta * s * (1.0 - s)
-    if name == "tanh":
-        return delta * (1.0 - np.tanh(x) ** 2)
-    if name == "leaky_relu":                                                    # Eq. 34
-        return delta * np.where(x > 0, 1.0, options.get("negative_slope", 0.01))
-    if name == "elu":                                                           # Eq. 35
-        alpha = options.get("alpha", 1.0)
-        return delta * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0)))
-    if name == "gelu" and options.get("approximate", "none") == "none":         # Eq. 36
+    if name not in _ACTIVATIONS:
+        raise ValueError(f"jaxconv.textbook.activation_backward: unknown activation {name!r}; "
+                         f"expected one of {', '.join(repr(a) for a in _ACTIVATIONS)}.")
+    return _ACTIVATIONS[name](x, delta, **options)
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _gelu(x, delta, approximate="none"):
+    if approximate == "none":                                                   # Eq. 36
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
         return delta * (_normal_cdf(x) + x * pdf)
-    if name == "gelu":                                                          # Eq. 37
-        c, k = math.sqrt(2.0 / math.pi), 0.044715
-        t = np.tanh(c * (x + k * x ** 3))
-        return delta * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t ** 2) * c * (1.0 + 3.0 * k * x ** 2))
-    if name == "silu":                                                          # Eq. 38
-        s = 1.0 / (1.0 + np.exp(-x))
-        return delta * (s + x * s * (1.0 - s))
-    if name == "softplus":                                                      # Eq. 39
-        beta, threshold = options.get("beta", 1.0), options.get("threshold", 20.0)
-        z = beta * x
-        return delta * np.where(z > threshold, 1.0, 1.0 / (1.0 + np.exp(-np.minimum(z, 700))))
-    if name in ("softmax", "log_softmax"):                                      # Eq. 40-41
+    c, k = math.sqrt(2.0 / math.pi), 0.044715                                   # Eq. 37
+    t = np.tanh(c * (x + k * x ** 3))
+    return delta * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t ** 2) * c * (1.0 + 3.0 * k * x ** 2))
+
+
+def _softplus(x, delta, beta=1.0, threshold=20.0):                             # Eq. 39
+    z = beta * x
+    return delta * np.where(z > threshold, 1.0, 1.0 / (1.0 + np.exp(-np.minimum(z, 700))))
+
+
+def _normalized(name):
+    """softmax / log_softmax (Eq. 40-41): ``delta`` times the full Jacobian along ``axis``."""
+    def backward(x, delta, axis=-1):
         def vjp(v, d):
             e = np.exp(v - v.max(axis=-1, keepdims=True))
             p = e / e.sum(axis=-1, keepdims=True)
@@ -415,9 +411,26 @@ def activation_backward(name, x, delta, **options):
             else:                      # J[k, j] = [k = j] - softmax_j
                 jac = eye - p[..., None, :]
             return np.einsum("...k,...kj->...j", d, jac)
-        return _along_last(vjp, x, delta, options.get("axis", -1))
-    raise ValueError(f"jaxconv.textbook.activation_backward: unknown activation {name!r}; "
-                     f"expected one of {', '.join(repr(a) for a in _ACTIVATIONS)}.")
+        return _along_last(vjp, x, delta, axis)
+    return backward
+
+
+# each activation's delta * f'(x), with the options the op takes
+_ACTIVATIONS = {
+    "relu": lambda x, delta: delta * (x > 0),                                   # Eq. 22
+    "sigmoid": lambda x, delta: delta * _sigmoid(x) * (1.0 - _sigmoid(x)),      # Eq. 23
+    "tanh": lambda x, delta: delta * (1.0 - np.tanh(x) ** 2),                   # Eq. 24
+    "leaky_relu": lambda x, delta, negative_slope=0.01:                         # Eq. 34
+        delta * np.where(x > 0, 1.0, negative_slope),
+    "elu": lambda x, delta, alpha=1.0:                                          # Eq. 35
+        delta * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0))),
+    "gelu": _gelu,
+    "silu": lambda x, delta:                                                    # Eq. 38
+        delta * (_sigmoid(x) + x * _sigmoid(x) * (1.0 - _sigmoid(x))),
+    "softplus": _softplus,
+    "softmax": _normalized("softmax"),
+    "log_softmax": _normalized("log_softmax"),
+}
 
 
 def dense_backward(x, w, delta):
