@@ -21,6 +21,7 @@ from jaxconv._src import ops as _ops
 from jaxconv._src.core.compile import jit as jit
 from jaxconv._src.ops.activations import elu as elu
 from jaxconv._src.ops.activations import gelu as gelu
+from jaxconv._src.ops.activations import hardswish as hardswish
 from jaxconv._src.ops.activations import leaky_relu as leaky_relu
 from jaxconv._src.ops.activations import log_softmax as log_softmax
 from jaxconv._src.ops.activations import relu as relu

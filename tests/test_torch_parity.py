@@ -281,15 +281,18 @@ def _activation_inputs(seed):
     ("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.2}),
     ("leaky_relu", {"negative_slope": -0.5}), ("leaky_relu", {"negative_slope": 0.0}),
     ("elu", {}), ("elu", {"alpha": 0.5}), ("elu", {"alpha": 2.0}), ("elu", {"alpha": -0.7}),
-    ("gelu", {}), ("gelu", {"approximate": "tanh"}), ("silu", {}),
+    ("gelu", {}), ("gelu", {"approximate": "tanh"}), ("silu", {}), ("hardswish", {}),
     ("softplus", {}), ("softplus", {"beta": 2.0, "threshold": 1.0}),
     ("softplus", {"beta": 0.5, "threshold": 5.0}), ("softplus", {"beta": 2.0, "threshold": 40.0})])
 def test_activations_with_options(name, options, seed):
     """The keyword names are PyTorch's; NaN and infinities give PyTorch's values and gradients
     (``assert_allclose`` counts NaN equal to NaN)."""
     x = _activation_inputs(seed)
-    if name == "elu":   # PyTorch's elu'(NaN) is NaN in its vector loop but 1 in its scalar tail
+    if name in ("elu", "hardswish"):   # f'(NaN): NaN in PyTorch's vector loop, 1 in its tail
         x[np.isnan(x)] = 1.0
+    if name == "hardswish":            # PyTorch's hardswish(-inf) = -inf * 0 = nan; ours 0
+        x[np.isneginf(x)] = -4.0
+        x.flat[15:17] = [-3.0, 3.0]    # the kinks: f'(-3) = 0, f'(3) = 1
     compare(jax.jit(lambda v: getattr(jc, name)(v, **options)),
             lambda v: getattr(F, name)(v, **options), [x], seed=seed)
 

@@ -15,6 +15,7 @@ elu          ``f'(x) = 1 if x > 0 else a e^x`` (a at 0)    the input ``x``
 gelu         ``f'(x) = Phi(x) + x phi(x)`` (or tanh form)  the input ``x``
 silu         ``f'(x) = s (1 + x (1 - s))``, ``s = s(x)``   the input ``x``
 softplus     ``f'(x) = s(b x)``; 1 where ``b x > thr``     the input ``x``
+hardswish    ``0``, ``x / 3 + 1/2``, ``1`` (3 pieces)      the input ``x``
 softmax      ``y * (delta - sum(delta * y))`` on axis      the output ``y`` (16-bit: ``x``)
 log_softmax  ``delta - e^y * sum(delta)`` on axis          the output ``y`` (16-bit: ``x``)
 ===========  ============================================  ===================================
@@ -291,9 +292,19 @@ def _softplus_df(x, beta, threshold):
     return jnp.where(bx > threshold, 1.0, lax.logistic(bx))
 
 
+def _hardswish_f(x):                     # Eq. 51: 0, x (x + 3) / 6, x
+    mid = jnp.where((x > -3) & (x < 3), x, jnp.zeros((), x.dtype))  # no inf * 0 in jax.grad
+    return jnp.where(x <= -3, jnp.zeros((), x.dtype), jnp.where(x < 3, mid * (mid + 3) / 6, x))
+
+
+def _hardswish_df(x):                    # PyTorch's at the kinks: f'(-3) = 0, f'(3) = 1
+    return jnp.where(x <= -3, 0.0, jnp.where(x < 3, x / 3 + 0.5, 1.0))
+
+
 # f'(x) of each activation written in its input, with the same static options as f
 _DERIVATIVE_FROM_INPUT = {_elu_f: _elu_df, _gelu_f: _gelu_df, _gelu_tanh_f: _gelu_tanh_df,
-                          _silu_f: _silu_df, _softplus_f: _softplus_df}
+                          _silu_f: _silu_df, _softplus_f: _softplus_df,
+                          _hardswish_f: _hardswish_df}
 
 
 def _from_input_value(fn, options, x):
@@ -408,6 +419,28 @@ def softplus(x, beta=1.0, threshold=20.0):
                               expect="a positive finite number")
     threshold = _args.check_number("softplus", "threshold", threshold)
     return _from_input(_softplus_f, (beta, threshold), x)
+
+
+def hardswish(x):
+    """Element-wise ``x * min(max(x + 3, 0), 6) / 6`` (MobileNetV3's hard swish): 0 for
+    ``x <= -3``, ``x (x + 3) / 6`` between, ``x`` from 3 on; backward ``delta`` times 0,
+    ``x / 3 + 1/2`` and 1 on the three pieces (derivation, Eq. 51; residual: ``x``). As
+    PyTorch's, the gradient is 0 at ``x = -3``, 1 at ``x = 3`` and 1 at NaN; unlike PyTorch's,
+    ``hardswish(-inf)`` is 0 (the limit), not ``-inf * 0 = nan``.
+
+    Args:
+      x: any shape, floating dtype.
+
+    Returns:
+      same shape and dtype.
+
+    Example:
+      >>> import jax.numpy as jnp, jaxconv as jc
+      >>> jc.hardswish(jnp.array([-4.0, 0.0, 1.5, 4.0]))
+      Array([0.   , 0.   , 1.125, 4.   ], dtype=float32)
+    """
+    x = _args.as_float_array("hardswish", "x", x)
+    return _from_input(_hardswish_f, (), x)
 
 
 # ----- softmax and log_softmax: Eq. 40-41, one rule written in the output along an axis --------
@@ -574,6 +607,8 @@ SPECS = (
     _entry(silu, {"silu": lambda ops, x: ops.silu(x)}),
     _entry(softplus, {"softplus": lambda ops, x: ops.softplus(x, 2.0, 3.0)}, kink=_softplus_kink,
            options=[((7,), ()), ((3, 4, 5), (("beta", 2.0), ("threshold", 1.0)))]),
+    _entry(hardswish, {"hardswish": lambda ops, x: ops.hardswish(x)}, kink=lambda kw: (-3.0, 3.0),
+           spread=3.0),
     _entry(softmax, {"softmax": lambda ops, x: ops.softmax(x, axis=1)},
            options=[((3, 4, 5), (("axis", 0),)), ((3, 4, 5), (("axis", 1),)), ((7,), ())]),
     _entry(log_softmax, {"log_softmax": lambda ops, x: ops.log_softmax(x)},

@@ -355,7 +355,7 @@ def _along_last(fn, x, delta, axis):
 
 
 def activation_backward(name, x, delta, **options):
-    """Eq. 21's ``f'(x)`` factor (Eq. 22-24 and 34-39): ``delta * f'(x)``, and the
+    """Eq. 21's ``f'(x)`` factor (Eq. 22-24, 34-39 and 51): ``delta * f'(x)``, and the
     vector-Jacobian products of softmax and log_softmax (Eq. 40-41) through their full
     Jacobians along ``axis``. Options as the ops take them: ``negative_slope`` (leaky_relu),
     ``alpha`` (elu), ``approximate`` (gelu: "none" or "tanh"), ``beta`` and ``threshold``
@@ -428,6 +428,8 @@ _ACTIVATIONS = {
     "silu": lambda x, delta:                                                    # Eq. 38
         delta * (_sigmoid(x) + x * _sigmoid(x) * (1.0 - _sigmoid(x))),
     "softplus": _softplus,
+    "hardswish": lambda x, delta:                                               # Eq. 51
+        delta * np.where(x <= -3, 0.0, np.where(x < 3, x / 3 + 0.5, 1.0)),
     "softmax": _normalized("softmax"),
     "log_softmax": _normalized("log_softmax"),
 }
