@@ -12,6 +12,7 @@ from jaxconv._src.nn.layers import Flatten as Flatten
 from jaxconv._src.nn.layers import Gelu as Gelu
 from jaxconv._src.nn.layers import GlobalAvgPool as GlobalAvgPool
 from jaxconv._src.nn.layers import GroupNorm as GroupNorm
+from jaxconv._src.nn.layers import Hardswish as Hardswish
 from jaxconv._src.nn.layers import Layer as Layer
 from jaxconv._src.nn.layers import LayerNorm as LayerNorm
 from jaxconv._src.nn.layers import LeakyRelu as LeakyRelu
@@ -39,6 +40,7 @@ __all__ = [
     "Gelu",
     "GlobalAvgPool",
     "GroupNorm",
+    "Hardswish",
     "Layer",
     "LayerNorm",
     "LeakyRelu",

@@ -191,7 +191,7 @@ def test_unet_skips_and_upsamples_back_to_the_input_size():
     (L.LayerNorm(2), (2, 3, 4), (2, 3, 4)),
     (L.GroupNorm(2), (4, 3, 3), (4, 3, 3)),
     (L.LeakyRelu(0.2), (3,), (3,)), (L.Elu(0.5), (3,), (3,)), (L.Gelu("tanh"), (3,), (3,)),
-    (L.Silu, (3,), (3,)), (L.Softplus(2.0), (3,), (3,)), (L.GlobalAvgPool(), (2, 3, 3), (2,)),
+    (L.Silu, (3,), (3,)), (L.Hardswish, (3,), (3,)), (L.Softplus(2.0), (3,), (3,)), (L.GlobalAvgPool(), (2, 3, 3), (2,)),
     (L.ZeroPadShortcut(6), (2, 4, 4), (6, 2, 2)),
 ], ids=lambda v: getattr(v, "name", None))
 def test_new_layers_run_the_same_through_both_namespaces(layer, in_shape, out_shape):

@@ -302,6 +302,8 @@ Tanh = _stateless("tanh", lambda ops, x: ops.tanh(x))
 
 #: ``silu`` as a layer (no params).
 Silu = _stateless("silu", lambda ops, x: ops.silu(x))
+#: ``hardswish`` as a layer (no params).
+Hardswish = _stateless("hardswish", lambda ops, x: ops.hardswish(x))
 
 
 def LeakyRelu(negative_slope: float = 0.01) -> Layer:

@@ -169,6 +169,8 @@ def modern_op_cases() -> list[Case]:
                 lambda F, x: F.interpolate(x, scale_factor=2)),
         fn_case("gelu 64x64x32x32", "gelu", [x], lambda op, x: op(x), lambda F, x: F.gelu(x)),
         fn_case("silu 64x64x32x32", "silu", [x], lambda op, x: op(x), lambda F, x: F.silu(x)),
+        fn_case("hardswish 64x64x32x32", "hardswish", [x], lambda op, x: op(x),
+                lambda F, x: F.hardswish(x)),
         fn_case("leaky_relu 64x64x32x32", "leaky_relu", [x], lambda op, x: op(x),
                 lambda F, x: F.leaky_relu(x)),
         fn_case("softmax 4096x1000", "softmax", [(4096, 1000)], lambda op, x: op(x),
