@@ -18,7 +18,7 @@ import jaxconv as jc
 from jaxconv import checkpoint, data, models, train
 from jaxconv._src.tools import cli
 
-from helpers import EXAMPLES, Killed, assert_rel_close, kill_after_epoch
+from helpers import EXAMPLES, SPECS, Killed, assert_rel_close, kill_after_epoch
 
 
 def _fit(out, **kw):
@@ -369,7 +369,7 @@ def test_impossible_empty_shapes_are_clear_errors(call, match):
 
 # ----- Python scalars and NumPy inputs ----------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh"])
+@pytest.mark.parametrize("name", [n for n, s in SPECS.items() if s.kind == "activation"])
 def test_activations_take_python_floats_under_grad(name):
     for x in (1.0, -0.5):
         assert float(jax.grad(getattr(jc, name))(x)) == pytest.approx(
