@@ -7,8 +7,8 @@ Build (offline, strict; the ``docs`` extra installs everything)::
 At build time this file (1) writes the API pages, one per public module, from each module's
 ``__all__`` (so every public name has an entry), (2) draws the figures of the rules pages from
 real op outputs (``docs/figures.py``), (3) writes the performance tables from the committed
-results file of ``jaxconv bench --json`` (``docs/results/``) and the table of the ops and their
-checks from the registry (``jaxconv ops``), and (4) turns every ``Eq. N`` of
+results file of ``jaxconv bench --json`` (``docs/results/``), and the tables of the rules and of
+the ops' checks from the registry (``jaxconv ops``), and (4) turns every ``Eq. N`` of
 a docstring into a link to that equation of the derivation. The tutorials are MyST notebooks
 executed on every build (an error in one fails the build).
 """
@@ -206,6 +206,7 @@ def setup(app):
     write_if_changed(HERE / "_generated" / "performance.md",
                      performance.markdown(HERE / "results"))
     write_if_changed(HERE / "_generated" / "ops.md", ops_table.markdown())
+    write_if_changed(HERE / "_generated" / "rules.md", ops_table.rules_markdown())
     write_if_changed(HERE / "_generated" / "training.md",
                      performance.training_markdown(HERE / "results"))
     app.connect("autodoc-process-docstring", link_equations)

@@ -81,35 +81,38 @@ def test_16_bit_sigmoid_and_tanh_keep_the_input_and_recompute_in_float32(name):
 
 
 # every activation's example calls, from the registry (each op module's SPECS)
-NEW_ACTIVATIONS = {name: example.call for name, (spec, example) in EXAMPLES.items()
+ACTIVATION_CALLS = {name: example.call for name, (spec, example) in EXAMPLES.items()
                    if spec.kind == "activation"}
 
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
-@pytest.mark.parametrize("name", list(NEW_ACTIVATIONS))
+@pytest.mark.parametrize("name", list(ACTIVATION_CALLS))
 def test_16_bit_activations_are_float32_rounded_once_and_no_worse_than_autodiff(name, dtype):
     """Saturating inputs (tails, the softplus switch, logits 8 apart): ours keeps a 16-bit
     residual (x, or leaky_relu's mask; never the 16-bit output), gives the float32 gradient
     rounded once, and is no farther from the float64 gradient than jax.grad at that dtype."""
     x = np.array([[-9.0, -4.0, -1.5, 0.0], [0.5, 1.25, 3.0, 8.0]])
     ct = np.array([[0.3, -1.1, 0.7, 1.9], [-0.4, 1.3, -2.2, 0.9]])
-    f = jax.jit(lambda ops, v: NEW_ACTIVATIONS[name](ops, v), static_argnums=0)
+    f = jax.jit(lambda ops, v: ACTIVATION_CALLS[name](ops, v), static_argnums=0)
     x16, ct16 = jnp.asarray(x, dtype), jnp.asarray(ct, dtype)
     _, vjp = jax.vjp(lambda v: f(jc, v), x16)
     assert all(leaf.dtype in (jnp.dtype(dtype), jnp.bool_)
                for leaf in jax.tree_util.tree_leaves(vjp) if hasattr(leaf, "dtype"))
     (g,) = vjp(ct16)
     (g32,) = jax.vjp(lambda v: f(jc, v), x16.astype(jnp.float32))[1](ct16.astype(jnp.float32))
-    # XLA may evaluate exp / erfc / tanh differently in the two programs (by an ulp of
-    # float32), so "rounded once" is checked to within one 16-bit ulp of each entry or of the
-    # largest (1 - t^2 of a t one float32 ulp from 1 is 0 or 1e-7: no relative agreement)
-    eps, g32 = float(jnp.finfo(dtype).eps), np.asarray(g32.astype(dtype), np.float64)
-    np.testing.assert_allclose(np.asarray(g, np.float64), g32, rtol=eps,
-                               atol=eps * np.max(np.abs(g32)))
     (g_ad,) = jax.vjp(lambda v: f(jc.autodiff, v), x16)[1](ct16)
     (ref,) = jax.vjp(lambda v: f(jc.autodiff, v), x16.astype(jnp.float64))[1](
         ct16.astype(jnp.float64))
-    ref = np.asarray(ref)
+    ref, g32 = np.asarray(ref), np.asarray(g32, np.float64)
+    # "rounded once" is checked where the float32 gradient is itself right to 16-bit precision
+    # (a rule written in its output cancels in float32 too: 1 - t^2 at x = 8 is 0 there), and
+    # to within one 16-bit ulp, as XLA may evaluate exp / erfc / tanh differently in the two
+    # programs (by an ulp of float32)
+    eps = float(jnp.finfo(dtype).eps)
+    exact = np.abs(g32 - ref) <= eps * np.abs(ref)
+    assert exact.sum() >= 4
+    rounded = np.asarray(jnp.asarray(g32).astype(dtype), np.float64)
+    np.testing.assert_allclose(np.asarray(g, np.float64)[exact], rounded[exact], rtol=eps, atol=0)
     def err(a):
         return np.max(np.abs(np.asarray(a, np.float64) - ref)) / np.max(np.abs(ref))
     assert testing.no_worse(err(g), err(g_ad), dtype), (err(g), err(g_ad))

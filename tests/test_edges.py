@@ -111,6 +111,10 @@ NOT_AUTODIFF_AT_INF_OR_NAN = {
 }
 
 
+def test_every_exception_names_an_example():
+    assert set(NOT_AUTODIFF_AT_INF_OR_NAN) <= set(OPS)
+
+
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")   # inf - inf
 @pytest.mark.parametrize("special", [np.inf, -np.inf, np.nan])
 @pytest.mark.parametrize("name", list(OPS))

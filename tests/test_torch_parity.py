@@ -17,6 +17,17 @@ from helpers import RTOL_TORCH as RTOL  # noqa: E402
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+# the ops compared here: every op of the registry with a PyTorch counterpart (tests/test_api.py
+# checks the two agree, without torch)
+COMPARED = {
+    "conv", "conv_transpose", "max_pool", "max_unpool", "avg_pool", "lp_pool",
+    "adaptive_avg_pool", "adaptive_max_pool", "global_avg_pool", "global_max_pool",
+    "batch_norm", "group_norm", "layer_norm", "interpolate", "dense",
+    "relu", "sigmoid", "tanh", "leaky_relu", "elu", "gelu", "silu", "softplus", "hardswish",
+    "softmax", "log_softmax", "mse", "huber", "sigmoid_binary_cross_entropy",
+    "softmax_cross_entropy",
+}
+
 
 def compare(ours, theirs, arrays, grad_of=None, seed=0):
     """``ours(*jax arrays)`` vs ``theirs(*torch tensors)``: outputs and the vjp of a random

@@ -5,13 +5,14 @@ Every op module ends with ``SPECS``, one :class:`OpSpec` per public op it define
     SPECS = (OpSpec(max_pool, kind="pooling", cases=_cases, textbook=_textbook,
                     examples=(Example("max_pool", lambda ops, x: ops.max_pool(x, 3, 2, 1),
                                       ((2, 3, 6, 6),)),),
-                    condition=_distinct, pytorch="max_pool1d/2d/3d"),)
+                    condition=distinct, pytorch="F.max_pool1d/2d/3d",
+                    rule=("`y = max` over each window (Eq. 11)", "...", "...")),)
 
 :mod:`jaxconv._src.ops` collects them (:data:`REGISTRY`, in the order of :data:`KINDS`), and
 everything that lists ops is derived from there: ``jaxconv.__all__``, :mod:`jaxconv.autodiff`,
-the grid of ``jaxconv check`` and of the tests, the textbook dispatch, the edge-value, NumPy-input,
-integer-input, 16-bit and fuzz tests, and the table of ``jaxconv ops``. An op without some of
-these says so in ``opt_outs``, with the reason.
+the grid of ``jaxconv check`` and of the tests, the edge-value, NumPy-input, integer-input and
+16-bit tests, the activation fuzz test, the table of ``jaxconv ops`` and the docs' table of
+rules. An op without some of these says so in ``opt_outs``, with the reason.
 
 A :class:`Case` is one op with one set of options and input shapes: ``case.fn(ops)`` is a
 function of the differentiable inputs only (labels and indices are closed over), for ``ops``
@@ -70,7 +71,7 @@ class OpSpec:
       cases: ``cases(exhaustive) -> [Case, ...]``, the op's grid (``exhaustive=True``: the full
         product of options, where the op has one); ``None`` with an opt-out.
       textbook: ``textbook(tb, case, inputs, delta) -> (grad, ...) | None`` with ``tb`` the
-        module of textbook loops (:mod:`jaxconv.textbook`): the oracle's gradient of every
+        module of textbook loops (``jaxconv._src.tools.textbook``): the oracle's gradient of every
         differentiable input (``None`` for a case it cannot judge); ``None`` with an opt-out.
       call: ``call(ops, case) -> f(*inputs)`` where the op takes more than the differentiable
         inputs and its options (labels, indices, running statistics); default
@@ -79,6 +80,8 @@ class OpSpec:
         inputs a case draws (keep them away from kinks and ties, make targets valid).
       pytorch: the PyTorch function its parity tests compare with; ``None`` with an opt-out.
       opt_outs: ``{property: reason}`` for each of :data:`PROPERTIES` it does not have.
+      rule: ``(forward, backward, residuals)``, markdown for the table of the rules in the docs
+        (``Eq. N`` becomes a link to the derivation).
     """
 
     fn: Callable[..., Any]
@@ -90,6 +93,7 @@ class OpSpec:
     condition: Callable[[Case, list, np.random.Generator], list] | None = None
     pytorch: str | None = None
     opt_outs: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    rule: tuple[str, str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -112,6 +116,9 @@ class OpSpec:
                 out.append(f"has {prop} and also opts out of it")
             if not has and not why.strip():
                 out.append(f"no {prop} and no reason in opt_outs[{prop!r}]")
+        if not (isinstance(self.rule, tuple) and len(self.rule) == 3
+                and all(isinstance(s, str) and s.strip() for s in self.rule)):
+            out.append("no rule: (forward, backward, residuals) for the docs' table of rules")
         if self.cases is None and self.textbook is not None:
             out.append("a textbook without cases is never run")
         first = next(iter(inspect.signature(self.fn).parameters), None)

@@ -9,9 +9,10 @@ lists, in ``AUTODIFF``, the plain lax forward that stands in for each of its rul
 :func:`variant` builds a new function from the op's own code object with those names bound to
 the replacements: same signature, defaults, docstring, name and source lines, the same argument
 checks and the same forward values, but no custom rule, so ``jax.grad`` derives its backward pass.
-That is how :mod:`jaxconv.autodiff` is made, one line per op, and how the tests force a lowering
-(:func:`jaxconv._src.tools.lowering.forced_ops`). Nothing is switched at run time: a variant is
-a different function object, so ``jax.jit`` can never mistake one for the other.
+That is how :mod:`jaxconv.autodiff` is made, one twin per op of the registry, and how the tests
+force a lowering (:func:`jaxconv._src.tools.lowering.forced_ops`). Nothing is switched at run
+time: a variant is a different function object, so ``jax.jit`` can never mistake one for the
+other.
 """
 
 from __future__ import annotations

@@ -39,7 +39,10 @@ evaluated stably elsewhere (``log(1 + e^z) = max(z, 0) + log1p(e^-|z|)``): where
 gradient 1 instead of ``inf`` and NaN. gelu is evaluated as ``x/2 erfc(-x / sqrt 2)`` and its
 tanh form as ``x s(2u)`` (PyTorch's ``x/2 (1 + erf(x / sqrt 2))`` and ``x/2 (1 + tanh u)``, the
 same functions without the cancellation of ``1 + erf`` and ``1 + tanh`` for ``x << 0``, which in
-float32 leaves the tanh form's derivative at ``x = -4`` only 2-3 correct digits).
+float32 leaves the tanh form's derivative at ``x = -4`` only 2-3 correct digits). hardswish
+takes PyTorch's derivatives at its kinks (0 at -3, 1 at 3) and at NaN (1, as PyTorch's scalar
+loop; its vectorised loop gives NaN), but ``hardswish(-inf)`` is 0, the limit, where PyTorch's
+``-inf * 0`` gives NaN.
 """
 
 from __future__ import annotations
@@ -566,9 +569,10 @@ def _textbook(tb, case, inputs, delta):
     return (tb.activation_backward(case.op, inputs[0], delta, **case.kwargs),)
 
 
-def _entry(fn, examples, options=(), kink=None, spread=1.0, pytorch=None):
+def _entry(fn, examples, rule, options=(), kink=None, spread=1.0, pytorch=None):
     """The registry entry of activation ``fn``: ``examples`` ``{name: call(ops, x)}``, calls of
-    it; ``options`` ``[(shape, ((name, value), ...)), ...]`` the grid's option cases (default:
+    it; ``rule`` ``(f(x), backward, residual)`` for the docs' table of rules; ``options``
+    ``[(shape, ((name, value), ...)), ...]`` the grid's option cases (default:
     the defaults on a 1-d input); ``kink(kwargs)`` where its derivative jumps, a number or a
     tuple (the grid's inputs keep away from it); ``spread`` the scale of the grid's
     standard-normal inputs (to reach every piece); ``pytorch`` its PyTorch counterpart (default
@@ -581,7 +585,7 @@ def _entry(fn, examples, options=(), kink=None, spread=1.0, pytorch=None):
         return arrays if kink is None else _spec.away_from(arrays, kink(case.kwargs))
 
     return _spec.OpSpec(
-        fn, kind="activation", textbook=_textbook, condition=condition,
+        fn, kind="activation", textbook=_textbook, condition=condition, rule=rule,
         pytorch=pytorch or f"F.{name}",
         cases=lambda exhaustive: [_spec.Case(name, ((3, 4, 5),))] + [
             _spec.Case(name, (shape,), opts) for shape, opts in extra],
@@ -593,24 +597,46 @@ def _softplus_kink(kw):                   # the switch to the identity, beta x =
 
 
 SPECS = (
-    _entry(relu, {"relu": lambda ops, x: ops.relu(x)}, kink=lambda kw: 0.0),
-    _entry(sigmoid, {"sigmoid": lambda ops, x: ops.sigmoid(x)}, pytorch="torch.sigmoid"),
-    _entry(tanh, {"tanh": lambda ops, x: ops.tanh(x)}, pytorch="torch.tanh"),
+    _entry(relu, {"relu": lambda ops, x: ops.relu(x)}, kink=lambda kw: 0.0,
+           rule=("`max(x, 0)`; NaN stays NaN", "`delta · [x > 0]`: 0 at 0 and at NaN (Eq. 22)",
+                 "a mask (bool)")),
+    _entry(sigmoid, {"sigmoid": lambda ops, x: ops.sigmoid(x)}, pytorch="torch.sigmoid",
+           rule=("`s = 1 / (1 + e⁻ˣ)`", "`delta · s(1 - s)` (Eq. 23)",
+                 "`s` (16-bit: `x`, recomputed in float32)")),
+    _entry(tanh, {"tanh": lambda ops, x: ops.tanh(x)}, pytorch="torch.tanh",
+           rule=("`t = tanh x`", "`delta · (1 - t²)` (Eq. 24)",
+                 "`t` (16-bit: `x`, recomputed in float32)")),
     _entry(leaky_relu, {"leaky_relu": lambda ops, x: ops.leaky_relu(x, -0.3)},
            kink=lambda kw: 0.0,
-           options=[((7,), (("negative_slope", 0.2),)), ((4, 5), (("negative_slope", -0.5),))]),
+           options=[((7,), (("negative_slope", 0.2),)), ((4, 5), (("negative_slope", -0.5),))],
+           rule=("`x` for `x > 0`, else `a x`", "`delta · 1` or `delta · a` (`a` at 0) (Eq. 34)",
+                 "a mask (bool)")),
     _entry(elu, {"elu": lambda ops, x: ops.elu(x, 0.7)}, kink=lambda kw: 0.0,
-           options=[((7,), (("alpha", 0.5),)), ((4, 5), (("alpha", 2.0),))]),
+           options=[((7,), (("alpha", 0.5),)), ((4, 5), (("alpha", 2.0),))],
+           rule=("`x` for `x > 0`, else `a (eˣ - 1)`",
+                 "`delta · 1` or `delta · a eˣ` (`a` at 0) (Eq. 35)", "`x`")),
     _entry(gelu, {"gelu": lambda ops, x: ops.gelu(x),
                   "gelu_tanh": lambda ops, x: ops.gelu(x, approximate="tanh")},
-           options=[((7,), ()), ((3, 4, 5), (("approximate", "tanh"),))]),
-    _entry(silu, {"silu": lambda ops, x: ops.silu(x)}),
+           options=[((7,), ()), ((3, 4, 5), (("approximate", "tanh"),))],
+           rule=("`x Φ(x)`, or its tanh form", "`delta · (Φ + xφ)` (Eq. 36), or the tanh "
+                 "form's derivative (Eq. 37)", "`x`")),
+    _entry(silu, {"silu": lambda ops, x: ops.silu(x)},
+           rule=("`x s(x)`", "`delta · s(1 + x(1 - s))` (Eq. 38)", "`x`")),
     _entry(softplus, {"softplus": lambda ops, x: ops.softplus(x, 2.0, 3.0)}, kink=_softplus_kink,
-           options=[((7,), ()), ((3, 4, 5), (("beta", 2.0), ("threshold", 1.0)))]),
+           options=[((7,), ()), ((3, 4, 5), (("beta", 2.0), ("threshold", 1.0)))],
+           rule=("`log(1 + e^(βx)) / β`; `x` where `βx > threshold`",
+                 "`delta · s(βx)`; `delta` past the threshold (Eq. 39)", "`x`")),
     _entry(hardswish, {"hardswish": lambda ops, x: ops.hardswish(x)}, kink=lambda kw: (-3.0, 3.0),
-           spread=3.0),
+           spread=3.0, rule=("`0`, `x(x + 3)/6`, `x` on `x ≤ -3`, `-3 < x < 3`, `x ≥ 3`",
+                             "`delta` times `0`, `x/3 + ½`, `1` (Eq. 51)", "`x`")),
     _entry(softmax, {"softmax": lambda ops, x: ops.softmax(x, axis=1)},
-           options=[((3, 4, 5), (("axis", 0),)), ((3, 4, 5), (("axis", 1),)), ((7,), ())]),
+           options=[((3, 4, 5), (("axis", 0),)), ((3, 4, 5), (("axis", 1),)), ((7,), ())],
+           rule=("`exp(x - max) / Σ exp(x - max)` along `axis`",
+                 "`y·(delta - Σ delta·y)` along `axis` (Eq. 40)",
+                 "`y` (16-bit: `x`, recomputed in float32)")),
     _entry(log_softmax, {"log_softmax": lambda ops, x: ops.log_softmax(x)},
-           options=[((3, 4, 5), (("axis", 0),)), ((3, 4, 5), (("axis", 1),)), ((7,), ())]),
+           options=[((3, 4, 5), (("axis", 0),)), ((3, 4, 5), (("axis", 1),)), ((7,), ())],
+           rule=("`x - max - log Σ exp(x - max)` along `axis`",
+                 "`delta - eʸ·Σ delta` along `axis` (Eq. 41)",
+                 "`y` (16-bit: `x`, recomputed in float32)")),
 )

@@ -139,6 +139,9 @@ AUTODIFF = {"_avg_pool": forward}
 
 SPECS = (_spec.OpSpec(
     avg_pool, kind="pooling", pytorch="F.avg_pool1d/2d/3d",
+    rule=("`y = (1/m) Σ window`, `m` the window size, the elements inside the input "
+          "(`count_include_pad=False`) or `divisor_override` (Eq. 15)",
+          "`delta / m` spread over the window (Eq. 16)", "none"),
     textbook=lambda tb, case, inputs, delta: (tb.avg_pool_backward(inputs[0], delta,
                                                                    **case.kwargs),),
     cases=lambda exhaustive: _spec.pool_cases("avg_pool", [

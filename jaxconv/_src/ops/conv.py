@@ -561,6 +561,15 @@ def _textbook(tb, case, inputs, delta):
 
 SPECS = (_spec.OpSpec(
     conv, kind="convolution", cases=_cases, textbook=_textbook, pytorch="F.conv1d/2d/3d",
+    rule=("`y[n,d,i] = Σ_c Σ_m w[d,c,m] x_pad[n,c,i·s+m·r] + b[d]` (Eq. 1); `flip=True`: the "
+          "180°-rotated kernel (Eq. 2)",
+          "`dE/dw[d,c,m] = Σ_{n,i} delta[n,d,i] x_pad[n,c,i·s+m·r]`, a correlation of the input "
+          "with the stride-dilated deltas (Eq. 4); `dE/dx` = full convolution of the "
+          "stride-dilated deltas with the 180°-rotated, channel-swapped kernel, cropped by the "
+          "padding (Eq. 5-6); `dE/db[d] = Σ delta[n,d,i]` (Eq. 3); per group (Eq. 8); "
+          "`padding_mode` reflect, replicate, circular: the margins' deltas folded back onto "
+          "the input (Eq. 7)",
+          "`x`, `w` (each only if its gradient is asked for)"),
     examples=(
         _spec.Example("conv", lambda ops, x, w, b: ops.conv(x, w, b, padding=1),
                       ((2, 3, 5, 5), (4, 3, 3, 3), (4,))),

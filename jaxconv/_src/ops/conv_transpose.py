@@ -217,6 +217,11 @@ def _textbook(tb, case, inputs, delta):
 SPECS = (_spec.OpSpec(
     conv_transpose, kind="convolution", cases=_cases, textbook=_textbook,
     pytorch="F.conv_transpose1d/2d/3d",
+    rule=("the convolution's input-gradient formula run forward: the stride-dilated input, "
+          "fully convolved with the rotated kernel (Eq. 9)",
+          "`dE/dx`: the convolution's forward on the deltas; `dE/dw`: its weight-gradient "
+          "formula with the input and the deltas swapped (Eq. 10); the code shared with `conv`",
+          "`x`, `w` (each only if its gradient is asked for)"),
     examples=(_spec.Example(
         "conv_transpose", lambda ops, x, w: ops.conv_transpose(x, w, stride=2, padding=1),
         ((2, 3, 4, 5), (3, 2, 3, 3))),)),)

@@ -139,6 +139,8 @@ def _textbook(tb, case, inputs, delta):
 
 SPECS = (_spec.OpSpec(
     dense, kind="dense", textbook=_textbook, pytorch="F.linear",
+    rule=("`z = x @ w + b` (Eq. 25)",
+          "`delta @ wᵀ`, `xᵀ @ delta`, `Σ_n delta` (the MLP delta rule, Eq. 26)", "`x`, `w`"),
     cases=lambda exhaustive: [_spec.Case("dense", ((5, 7), (7, 3), (3,))),
                               _spec.Case("dense", ((5, 7), (7, 3)))],
     examples=(_spec.Example("dense", lambda ops, x, w, b: ops.dense(x, w, b),

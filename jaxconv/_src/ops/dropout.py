@@ -100,6 +100,8 @@ def _call(ops, case):          # a fixed key: one mask, so the op is linear in x
 
 SPECS = (_spec.OpSpec(
     dropout, kind="regularisation", call=_call,
+    rule=("`y = x · keep / (1 - q)`, `keep ~ Bernoulli(1 - q)` from the key (Eq. 27)",
+          "`delta · keep / (1 - q)` (Eq. 27)", "the keep mask (bool)"),
     cases=lambda exhaustive: [_spec.Case("dropout", ((3, 4, 5),), (("rate", 0.5),)),
                               _spec.Case("dropout", ((7,),), (("rate", 0.1), ("seed", 3)))],
     examples=(_spec.Example("dropout", lambda ops, x: ops.dropout(x, 0.5, jax.random.key(0)),

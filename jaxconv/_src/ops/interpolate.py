@@ -371,6 +371,11 @@ def _cases(exhaustive):
 
 SPECS = (_spec.OpSpec(
     interpolate, kind="interpolation", cases=_cases, pytorch="F.interpolate",
+    rule=("per axis `y[o] = Σ_t w_t(o) x[i_t(o)]`, PyTorch's source coordinates "
+          "(Eq. 47-49)",
+          "the transpose of the weights, per axis: a gather over a static per-input table and "
+          "a sum, or one product with the transposed weight matrix (Eq. 50); never a scatter",
+          "none"),
     textbook=lambda tb, case, inputs, delta: (tb.interpolate_backward(inputs[0], delta,
                                                                       **case.kwargs),),
     examples=(

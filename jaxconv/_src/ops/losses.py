@@ -522,23 +522,41 @@ def _xent_textbook(tb, case, inputs, delta):
 SPECS = (
     _spec.OpSpec(mse, kind="loss", cases=_reductions("mse"), condition=_mse_condition,
                  textbook=_mse_textbook, pytorch="F.mse_loss",
+                 rule=("`E = ½ Σ (t - y)²` (Eq. 28)", "`dE/dy = y - t`, `dE/dt = t - y` (Eq. 28)",
+                       "`y - t`"),
                  examples=(_spec.Example("mse", lambda ops, y, t: ops.mse(y, t, reduction="mean"),
                                          ((2, 5), (2, 5))),)),
     _spec.OpSpec(huber, kind="loss", cases=_reductions("huber", (("delta", 0.7),)),
                  textbook=_huber_textbook, pytorch="F.huber_loss",
+                 rule=("`E = Σ ½ d²` where `|d| < δ`, else `δ (|d| - ½ δ)`, `d = y - t` "
+                       "(Eq. 29)", "`dE/dy = clip(d, -δ, δ) = -dE/dt` (Eq. 29)", "`y - t`"),
                  examples=(_spec.Example("huber", lambda ops, y, t: ops.huber(y, t),
                                          ((3, 4), (3, 4))),)),
     _spec.OpSpec(sigmoid_binary_cross_entropy, kind="loss",
                  cases=_reductions("sigmoid_binary_cross_entropy"), condition=_bce_condition,
                  textbook=_bce_textbook, pytorch="F.binary_cross_entropy_with_logits",
+                 rule=("`E = max(z, 0) - z t + log(1 + e^(-|z|))` (Eq. 32)",
+                       "`dE/dz = s(z) - t`, `dE/dt = -z` (Eq. 32)", "`z`, `t`"),
                  examples=(_spec.Example(
                      "sigmoid_binary_cross_entropy",
-                     lambda ops, z, t: ops.sigmoid_binary_cross_entropy(z, ops.sigmoid(t)),
-                     ((3, 4), (3, 4))),)),
+                     lambda ops, z: ops.sigmoid_binary_cross_entropy(z, np.full(z.shape, 0.3)),
+                     ((3, 4),)),)),
     _spec.OpSpec(softmax_cross_entropy, kind="loss", cases=_xent_cases, call=_xent_call,
                  condition=_xent_condition, textbook=_xent_textbook, pytorch="F.cross_entropy",
-                 examples=(_spec.Example(
-                     "softmax_cross_entropy",
-                     lambda ops, z, t: ops.softmax_cross_entropy(z, ops.softmax(t)),
-                     ((2, 5), (2, 5))),)),
+                 rule=("`E = -Σ_k t_k log softmax(z)_k`, `t` one-hot or probabilities, "
+                       "smoothed by `label_smoothing` (Eq. 30)",
+                       "`softmax(z)·Σ_k t_k - t` (`= softmax(z) - onehot` for class ids), "
+                       "`dE/dt = -(1 - ε) log softmax(z)`, per-example `weights` and "
+                       "`ignore_index` (Eq. 31)",
+                       "the log-softmax and the labels"),
+                 examples=(
+                     _spec.Example(
+                         "softmax_cross_entropy",
+                         lambda ops, z, t: ops.softmax_cross_entropy(z, ops.softmax(t)),
+                         ((2, 5), (2, 5))),
+                     _spec.Example(                          # NumPy integer labels
+                         "softmax_cross_entropy_int",
+                         lambda ops, z: ops.softmax_cross_entropy(
+                             z, np.arange(z.shape[0]) % z.shape[1]),
+                         ((3, 4),)))),
 )

@@ -154,6 +154,8 @@ def _condition(case, arrays, rng):
 
 SPECS = (_spec.OpSpec(
     lp_pool, kind="pooling", condition=_condition, pytorch="F.lp_pool1d/2d/3d",
+    rule=("`y = (Σ |x|^p)^(1/p)` over each window, scaled by its largest magnitude (Eq. 17)",
+          "`delta · x|x|^(p-2) / y^(p-1)`; 0 where `y = 0` (Eq. 18)", "`x`, `y`"),
     textbook=lambda tb, case, inputs, delta: (tb.lp_pool_backward(inputs[0], delta,
                                                                   **case.kwargs),),
     cases=lambda exhaustive: _spec.pool_cases("lp_pool", [

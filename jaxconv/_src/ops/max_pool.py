@@ -250,6 +250,11 @@ def _textbook(tb, case, inputs, delta):
 SPECS = (_spec.OpSpec(
     max_pool, kind="pooling", textbook=_textbook, condition=_spec.distinct,
     pytorch="F.max_pool1d/2d/3d",
+    rule=("`y = max` over each (dilated) window (Eq. 11)",
+          "each delta added to its window's winner (the first maximum on ties, the last NaN, "
+          "as PyTorch); overlapping windows accumulate (Eq. 12); `ties=\"split\"` shares it "
+          "among the tied maxima (Eq. 13)",
+          "the winner's tap index (int8); with `ties=\"split\"` a bitmask of the winners"),
     cases=lambda exhaustive: _spec.pool_cases("max_pool", [
         (("window", 2), ("stride", 1), ("dilation", 2)),
         (("window", 3), ("stride", 2), ("padding", 1), ("dilation", 2)),

@@ -192,6 +192,11 @@ def _textbook(tb, case, inputs, delta):
 
 SPECS = (_spec.OpSpec(
     max_unpool, kind="pooling", call=_call, textbook=_textbook, pytorch="F.max_unpool1d/2d/3d",
+    rule=("each value written at its flat index (from `max_pool(..., return_indices=True)`), "
+          "zeros elsewhere (Eq. 14)",
+          "a gather of the deltas at the indices written; an index shared by overlapping "
+          "windows is written, and gets the delta, by its last copy",
+          "the kept indices (int32)"),
     cases=lambda exhaustive: [_spec.Case("max_unpool", ((2, 3) + _spec.per_axis((3, 4), n),),
                                          (("window", 2),)) for n in (1, 2, 3)],
     examples=(_spec.Example(

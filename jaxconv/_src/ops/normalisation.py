@@ -486,17 +486,30 @@ def _layer_norm_cases(exhaustive):
 SPECS = (
     _spec.OpSpec(batch_norm, kind="normalisation", cases=_batch_norm_cases, call=_call,
                  textbook=_textbook, pytorch="F.batch_norm",
+                 rule=("`x̂ = (x - μ)/σ` over `N` and the spatial axes per channel, "
+                       "`y = scale·x̂ + bias`; running statistics updated with the unbiased "
+                       "variance (Eq. 42, 45); eval mode: the running statistics",
+                       "`(g - mean(g) - x̂·mean(g x̂))/σ`, `g = scale·delta`; `Σ delta x̂`, "
+                       "`Σ delta` (Eq. 43-44); eval mode `scale·delta/σ` (Eq. 46); with "
+                       "`axis_name`, the means over every device",
+                       "`x`, per-channel `μ`, `1/σ`"),
                  examples=(_spec.Example(
-                     "batch_norm", lambda ops, x, s, b: ops.batch_norm(
-                         x, s, b, jnp.zeros(3, x.dtype), jnp.ones(3, x.dtype), training=True)[0],
+                     "batch_norm", lambda ops, x, s, b: ops.batch_norm(   # NumPy statistics
+                         x, s, b, np.zeros(3), np.ones(3), training=True)[0],
                      ((4, 3, 5), (3,), (3,))),)),
     _spec.OpSpec(group_norm, kind="normalisation", cases=_group_norm_cases, call=_call,
                  textbook=_textbook, pytorch="F.group_norm",
+                 rule=("the same over each example's groups of `C/G` channels and the "
+                       "spatial axes (Eq. 42)",
+                       "the same rule, one implementation for all three norms (Eq. 43-44)",
+                       "`x`, per-group `μ`, `1/σ`"),
                  examples=(_spec.Example("group_norm",
                                          lambda ops, x, s, b: ops.group_norm(x, 2, s, b),
                                          ((2, 4, 5), (4,), (4,))),)),
     _spec.OpSpec(layer_norm, kind="normalisation", cases=_layer_norm_cases, call=_call,
                  textbook=_textbook, pytorch="F.layer_norm",
+                 rule=("the same over the last `num_axes` axes of each example (Eq. 42)",
+                       "the same rule (Eq. 43-44)", "`x`, per-example `μ`, `1/σ`"),
                  examples=(_spec.Example("layer_norm",
                                          lambda ops, x, s, b: ops.layer_norm(x, s, b),
                                          ((3, 4), (4,), (4,))),)),

@@ -17,6 +17,8 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import inspect
+import re
 
 _SPATIAL = ("convolution", "pooling", "interpolation")     # x is (N, C, *spatial)
 COLUMNS = ("op", "x", "cases", "textbook", "autodiff, FD, transforms", "16-bit", "edges",
@@ -82,11 +84,13 @@ def markdown() -> str:
         spec, first = SPECS[r.op], r.op not in seen
         seen.add(r.op)
         cases = (f"{r.cases}" + (f" ({r.exhaustive})" if r.exhaustive != r.cases else "")
-                 if r.cases else 0)
+                 if r.cases else "")
         if not spec.cases:
             cases = opted_out(spec, "cases") if first else ""
-        textbook = (r.textbook if spec.textbook else
-                    opted_out(spec, "textbook") if first else "—") if r.cases else ""
+        if spec.textbook:
+            textbook = r.textbook if r.cases else ""
+        else:        # the reason on the op's first row, a dash on its other rows with cases
+            textbook = opted_out(spec, "textbook") if first else "—" if r.cases else ""
         checked = "yes" if r.cases else ""
         pytorch = (f"`{spec.pytorch}`" if spec.pytorch else opted_out(spec, "pytorch")) \
             if first else ""
@@ -97,6 +101,29 @@ def markdown() -> str:
     if notes:
         text += "\n\n" + "\n".join(f"{i}. {note}" for i, note in enumerate(notes, 1))
     return text + "\n"
+
+
+def _link_equations(text: str) -> str:
+    """Each ``Eq. 5-6, 8`` of ``text`` with its numbers linked to the derivation (MyST)."""
+    def numbers(match):
+        return re.sub(r"\d+", lambda n: f"{{ref}}`{n.group()} <eq-{n.group()}>`", match.group(1))
+    return re.sub(r"Eq\. (\d+(?:\s*[-,]\s*\d+)*)", lambda m: "Eq. " + numbers(m), text)
+
+
+def rules_markdown() -> str:
+    """The table of the rules (op, forward, hand-written backward, residuals saved), one row per
+    op of the registry, in markdown with links to the derivation's equations."""
+    from jaxconv._src.ops import SPECS
+    from jaxconv._src.tools.testing import table_header, table_row
+
+    lines = [table_header(("op", "forward", "hand-written backward", "residuals saved"))]
+    for name, spec in SPECS.items():
+        params = inspect.signature(spec.fn).parameters.values()
+        required = [p.name for p in params if p.default is p.empty]
+        params = ", ".join(required + (["…"] if len(required) < len(params) else []))
+        cells = [_link_equations(s).replace("|", "\\|") for s in spec.rule]  # | splits cells
+        lines.append(table_row([f"{{py:func}}`{name}({params}) <jaxconv.{name}>`", *cells]))
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:

@@ -12,6 +12,7 @@ Layout as everywhere in jaxconv: activations ``(N, C, *S)``, kernels ``(D, C // 
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 
@@ -378,6 +379,11 @@ def activation_backward(name, x, delta, **options):
     if name not in _ACTIVATIONS:
         raise ValueError(f"jaxconv.textbook.activation_backward: unknown activation {name!r}; "
                          f"expected one of {', '.join(repr(a) for a in _ACTIVATIONS)}.")
+    takes = list(inspect.signature(_ACTIVATIONS[name]).parameters)[2:]
+    unknown = sorted(set(options) - set(takes))
+    if unknown:
+        raise TypeError(f"jaxconv.textbook.activation_backward: {name} takes "
+                        f"{', '.join(takes) or 'no options'}; remove {', '.join(unknown)}.")
     return _ACTIVATIONS[name](x, delta, **options)
 
 
