@@ -104,5 +104,9 @@ def test_the_ops_table_has_a_row_per_op_and_rank_and_every_opt_out_reason(capsys
         assert f"| `{name}` |" in text
         for reason in spec.opt_outs.values():
             assert f"{name}: {reason}" in text
+    printed = [line.split(" | ") for line in text.splitlines() if line.startswith("| ")][1:]
+    assert len(printed) == len(ops_table.rows())          # one printed row per op and rank
+    total = sum(int(cells[2].split()[0]) for cells in printed if cells[2][:1].isdigit())
+    assert total == sum(len(grid.cases(op)) for op in grid.OPS)
     xent = [r for r in rows if r.op == "softmax_cross_entropy"]
     assert [(r.cases, r.textbook) for r in xent] == [(10, 5)]    # no oracle for soft labels

@@ -61,6 +61,11 @@ def test_empty_batch(name):
         _same(g, g_ad)
 
 
+def _all_same(grads, grads_ad):
+    for g, g_ad in zip(grads, grads_ad):
+        _same(g, g_ad)
+
+
 def _grouped_conv_is_the_textbook_sum(args, out, grads, out_ad, grads_ad, special):
     """XLA:CPU runs a grouped convolution as a dense one with a block-diagonal kernel, so
     inf * 0 leaks NaN into the other groups' outputs; the textbook sum (and PyTorch, and
@@ -73,8 +78,7 @@ def _max_pool_routes_nan_as_pytorch(args, out, grads, out_ad, grads_ad, special)
     """NaN routing is PyTorch's (the last NaN wins): test_semantics pins it."""
     _same(out, out_ad)
     if not np.isnan(special):
-        for g, g_ad in zip(grads, grads_ad):
-            _same(g, g_ad)
+        _all_same(grads, grads_ad)
 
 
 def _relu_gives_nan_a_zero_gradient(args, out, grads, out_ad, grads_ad, special):
@@ -83,8 +87,7 @@ def _relu_gives_nan_a_zero_gradient(args, out, grads, out_ad, grads_ad, special)
     if np.isnan(special):
         assert np.asarray(grads[0]).flat[0] == 0
         return
-    for g, g_ad in zip(grads, grads_ad):
-        _same(g, g_ad)
+    _all_same(grads, grads_ad)
 
 
 def _huber_is_linear_out_to_infinity(args, out, grads, out_ad, grads_ad, special):
@@ -92,8 +95,7 @@ def _huber_is_linear_out_to_infinity(args, out, grads, out_ad, grads_ad, special
     PyTorch's (jax.grad's select gives inf * 0 = NaN there)."""
     _same(out, out_ad)
     if np.isnan(special):
-        for g, g_ad in zip(grads, grads_ad):
-            _same(g, g_ad)
+        _all_same(grads, grads_ad)
         return
     size = np.asarray(args[0]).size
     for g, g_ad, sign in zip(grads, grads_ad, (1, -1)):
@@ -129,8 +131,7 @@ def test_infinities_and_nan_follow_ieee_like_autodiff(name, special):
         NOT_AUTODIFF_AT_INF_OR_NAN[name](args, out, grads, out_ad, grads_ad, special)
         return
     _same(out, out_ad)
-    for g, g_ad in zip(grads, grads_ad):
-        _same(g, g_ad)
+    _all_same(grads, grads_ad)
 
 
 @needs_torch

@@ -72,7 +72,8 @@ class OpSpec:
         product of options, where the op has one); ``None`` with an opt-out.
       textbook: ``textbook(tb, case, inputs, delta) -> (grad, ...) | None`` with ``tb`` the
         module of textbook loops (``jaxconv._src.tools.textbook``): the oracle's gradient of every
-        differentiable input (``None`` for a case it cannot judge); ``None`` with an opt-out.
+        differentiable input; ``None`` with an opt-out.
+      judged: ``judged(case) -> bool``, the cases the textbook judges (default: every case).
       call: ``call(ops, case) -> f(*inputs)`` where the op takes more than the differentiable
         inputs and its options (labels, indices, running statistics); default
         ``lambda *inputs: op(*inputs, **case.kwargs)``.
@@ -89,6 +90,7 @@ class OpSpec:
     examples: tuple[Example, ...]
     cases: Callable[[bool], list[Case]] | None = None
     textbook: Callable[..., Any] | None = None
+    judged: Callable[[Case], bool] | None = None
     call: Callable[[Any, Case], Callable[..., Any]] | None = None
     condition: Callable[[Case, list, np.random.Generator], list] | None = None
     pytorch: str | None = None

@@ -506,13 +506,13 @@ AUTODIFF = {"_conv": forward, "_pad_rule": _pad.forward}
 # ----- the registry entry: the grid, the textbook oracle, the edge examples ----------------------
 
 _SIZES = {1: (9,), 2: (7, 6), 3: (5, 6, 5)}
-_KERNELS = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}
+KERNELS = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}          # the grid's kernel sizes per spatial rank
 
 
 def _case(n, stride=1, padding="VALID", dilation=1, groups=1, flip=False, bias=True,
           channels=(4, 6), mode="zeros"):
     c, d = channels
-    shapes = ((2, c) + _SIZES[n], (d, c // groups) + _KERNELS[n]) + (((d,),) if bias else ())
+    shapes = ((2, c) + _SIZES[n], (d, c // groups) + KERNELS[n]) + (((d,),) if bias else ())
     opts = (("stride", stride), ("padding", padding), ("dilation", dilation),
             ("groups", groups), ("flip", flip)) + ((("padding_mode", mode),) if mode != "zeros"
                                                    else ())
@@ -553,14 +553,19 @@ def _cases(exhaustive):
     return out
 
 
-def _textbook(tb, case, inputs, delta):
-    x, w, *b = inputs
-    dx, dw, db = tb.conv_backward(x, w, delta, **case.kwargs)
-    return (dx, dw, db) if b else (dx, dw)
+def textbook_of(loops: str):
+    """The textbook adapter of a convolution-like op whose loops ``tb.<loops>(x, w, delta,
+    **options)`` give ``(dx, dw, db)``: ``db`` only where the case has a bias ``(D,)``."""
+    def textbook(tb, case, inputs, delta):
+        x, w, *b = inputs
+        dx, dw, db = getattr(tb, loops)(x, w, delta, **case.kwargs)
+        return (dx, dw, db) if b else (dx, dw)
+    return textbook
 
 
 SPECS = (_spec.OpSpec(
-    conv, kind="convolution", cases=_cases, textbook=_textbook, pytorch="F.conv1d/2d/3d",
+    conv, kind="convolution", cases=_cases, textbook=textbook_of("conv_backward"),
+    pytorch="F.conv1d/2d/3d",
     rule=("`y[n,d,i] = Σ_c Σ_m w[d,c,m] x_pad[n,c,i·s+m·r] + b[d]` (Eq. 1); `flip=True`: the "
           "180°-rotated kernel (Eq. 2)",
           "`dE/dw[d,c,m] = Σ_{n,i} delta[n,d,i] x_pad[n,c,i·s+m·r]`, a correlation of the input "

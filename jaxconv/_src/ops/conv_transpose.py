@@ -196,8 +196,7 @@ AUTODIFF = {"_conv_transpose": forward}
 def _cases(exhaustive):
     out = []
     for n in (1, 2, 3):
-        s = {1: (5,), 2: (4, 5), 3: (3, 4, 3)}[n]
-        k = {1: (3,), 2: (3, 2), 3: (2, 3, 2)}[n]
+        s, k = {1: (5,), 2: (4, 5), 3: (3, 4, 3)}[n], _conv.KERNELS[n]
         for opts, groups, bias in [
                 ((), 1, True),
                 ((("stride", 2), ("padding", 1), ("output_padding", 1)), 1, True),
@@ -208,14 +207,9 @@ def _cases(exhaustive):
     return out
 
 
-def _textbook(tb, case, inputs, delta):
-    x, w, *b = inputs
-    dx, dw, db = tb.conv_transpose_backward(x, w, delta, **case.kwargs)
-    return (dx, dw, db) if b else (dx, dw)
-
-
 SPECS = (_spec.OpSpec(
-    conv_transpose, kind="convolution", cases=_cases, textbook=_textbook,
+    conv_transpose, kind="convolution", cases=_cases,
+    textbook=_conv.textbook_of("conv_transpose_backward"),
     pytorch="F.conv_transpose1d/2d/3d",
     rule=("the convolution's input-gradient formula run forward: the stride-dilated input, "
           "fully convolved with the rotated kernel (Eq. 9)",

@@ -511,9 +511,11 @@ def _xent_call(ops, case):
     return lambda z: ops.softmax_cross_entropy(z, labels, **kw)
 
 
+def _xent_judged(case):    # no oracle for label and weight gradients; autodiff covers them
+    return case.labels == "int" and len(case.shapes) == 1
+
+
 def _xent_textbook(tb, case, inputs, delta):
-    if case.labels != "int" or len(inputs) == 2:
-        return None        # no oracle for label and weight gradients; autodiff covers them
     d = np.asarray(delta, np.float64)
     dz = tb.softmax_cross_entropy_backward(inputs[0], int_labels(case), **case.kwargs)
     return (dz * (d[:, None] if case.kwargs["reduction"] == "none" else d),)
@@ -542,7 +544,8 @@ SPECS = (
                      lambda ops, z: ops.sigmoid_binary_cross_entropy(z, np.full(z.shape, 0.3)),
                      ((3, 4),)),)),
     _spec.OpSpec(softmax_cross_entropy, kind="loss", cases=_xent_cases, call=_xent_call,
-                 condition=_xent_condition, textbook=_xent_textbook, pytorch="F.cross_entropy",
+                 condition=_xent_condition, textbook=_xent_textbook, judged=_xent_judged,
+                 pytorch="F.cross_entropy",
                  rule=("`E = -Σ_k t_k log softmax(z)_k`, `t` one-hot or probabilities, "
                        "smoothed by `label_smoothing` (Eq. 30)",
                        "`softmax(z)·Σ_k t_k - t` (`= softmax(z) - onehot` for class ids), "

@@ -30,5 +30,7 @@ def cases(op: str, exhaustive: bool = False) -> list[Case]:
 def textbook(case: Case, inputs, delta):
     """The loop-level oracle's gradients of ``case`` for cotangent ``delta``, one per input
     (``None`` where the oracle has none for the case, or the op has no textbook loops)."""
-    rule = case.spec.textbook
-    return None if rule is None else rule(_textbook, case, inputs, delta)
+    spec = case.spec
+    if spec.textbook is None or (spec.judged is not None and not spec.judged(case)):
+        return None
+    return spec.textbook(_textbook, case, inputs, delta)

@@ -391,6 +391,11 @@ def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))
 
 
+def _sigmoid_slope(x):                                                          # Eq. 23
+    s = _sigmoid(x)
+    return s * (1.0 - s)
+
+
 def _gelu(x, delta, approximate="none"):
     if approximate == "none":                                                   # Eq. 36
         pdf = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
@@ -424,15 +429,14 @@ def _normalized(name):
 # each activation's delta * f'(x), with the options the op takes
 _ACTIVATIONS = {
     "relu": lambda x, delta: delta * (x > 0),                                   # Eq. 22
-    "sigmoid": lambda x, delta: delta * _sigmoid(x) * (1.0 - _sigmoid(x)),      # Eq. 23
+    "sigmoid": lambda x, delta: delta * _sigmoid_slope(x),                      # Eq. 23
     "tanh": lambda x, delta: delta * (1.0 - np.tanh(x) ** 2),                   # Eq. 24
     "leaky_relu": lambda x, delta, negative_slope=0.01:                         # Eq. 34
         delta * np.where(x > 0, 1.0, negative_slope),
     "elu": lambda x, delta, alpha=1.0:                                          # Eq. 35
         delta * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0))),
     "gelu": _gelu,
-    "silu": lambda x, delta:                                                    # Eq. 38
-        delta * (_sigmoid(x) + x * _sigmoid(x) * (1.0 - _sigmoid(x))),
+    "silu": lambda x, delta: delta * (_sigmoid(x) + x * _sigmoid_slope(x)),     # Eq. 38
     "softplus": _softplus,
     "hardswish": lambda x, delta:                                               # Eq. 51
         delta * np.where(x <= -3, 0.0, np.where(x < 3, x / 3 + 0.5, 1.0)),
